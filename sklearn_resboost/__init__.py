@@ -1,0 +1,17 @@
+"""Residual networks as scikit-learn estimators, trained by boosting (BoostResNet)."""
+
+from ._boost import BoostResNetClassifier, BoostResNetRegressor
+from ._device import DeviceWarning
+from ._modules import MLPBlock, ResNet, Stem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoostResNetClassifier",
+    "BoostResNetRegressor",
+    "DeviceWarning",
+    "MLPBlock",
+    "ResNet",
+    "Stem",
+    "__version__",
+]

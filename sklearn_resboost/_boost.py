@@ -1,0 +1,1202 @@
+"""BoostResNet estimators: one residual block per boosting round."""
+
+import copy
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._device import module_from_bytes, module_to_bytes, resolve_device, seeded
+from ._edges import alpha, block_edge, hypothesis_edge
+from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from ._modules import MLPBlock, ResNet, Stem, zero_last_layer
+from ._trainer import RoundTrainer, batched, evaluate
+
+# Rows per forward pass at inference, so that memory does not grow with the
+# number of rows predicted.
+EVAL_BATCH_SIZE = 8192
+# Training sets larger than this turn early_stopping="auto" on, as in
+# HistGradientBoosting.
+AUTO_EARLY_STOPPING_SAMPLES = 10_000
+
+
+class _VerboseReporter:
+    """GradientBoosting's progress table: rows 1-10, then every 10th, 100th, ..."""
+
+    def __init__(self, verbose, columns):
+        self.verbose = verbose
+        self.columns = columns
+
+    def start(self, n_rounds, begin_at):
+        header = ["Iter", "Train Loss", *self.columns, "Time", "Remaining Time"]
+        print(("%10s " + "%16s " * (len(header) - 1)) % tuple(header))
+        self.n_rounds = n_rounds
+        self.begin_at = begin_at
+        self.start_time = time.time()
+        self.verbose_mod = 1
+
+    @staticmethod
+    def _format_time(seconds):
+        return f"{seconds / 60:.2f}m" if seconds > 60 else f"{seconds:.2f}s"
+
+    def update(self, iteration, train_loss, values):
+        done = iteration + 1 - self.begin_at
+        if self.verbose == 1 and done % self.verbose_mod != 0:
+            return
+        elapsed = time.time() - self.start_time
+        remaining = (self.n_rounds - iteration - 1) * elapsed / done
+        cells = [f"{iteration + 1:>10d}", f"{train_loss:>16.4f}"]
+        cells += ["{:>16s}".format("-" if v is None else f"{v:.4f}") for v in values]
+        cells += [f"{self._format_time(elapsed):>16s}", f"{self._format_time(remaining):>16s}"]
+        print(" ".join(cells))
+        if self.verbose == 1 and done // (self.verbose_mod * 10) > 0:
+            self.verbose_mod *= 10
+
+
+class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
+    """The boosting machinery shared by the classifier and the regressor."""
+
+    _parameter_constraints = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "block": [StrOptions({"mlp"}), callable],
+        "epochs_per_block": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        loss,
+        n_estimators,
+        learning_rate,
+        width,
+        hidden_size,
+        block,
+        epochs_per_block,
+        batch_size,
+        lr,
+        weight_decay,
+        dropout,
+        subsample,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        warm_start,
+        device,
+        random_state,
+        verbose,
+    ):
+        self.loss = loss
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.width = width
+        self.hidden_size = hidden_size
+        self.block = block
+        self.epochs_per_block = epochs_per_block
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.subsample = subsample
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- hooks supplied by the classifier and the regressor -------------------
+
+    @abstractmethod
+    def _encode_target(self, y, sample_weight):
+        """Validate ``y``; return ``(y_encoded, n_outputs, loss)``; set target attributes."""
+
+    @abstractmethod
+    def _target_tensor(self, y, device):
+        """Encoded targets, in head units, as a tensor of the dtype the loss expects."""
+
+    def _head_targets(self, y):
+        """Encoded targets in head units (the regressor standardises them)."""
+        return y
+
+    def _output_transform(self, y, sample_weight, n_outputs):
+        """Offset and scale from head units to output units (identity here)."""
+        return np.zeros(n_outputs), np.ones(n_outputs)
+
+    # Per-stage fitted attributes; the score histories also hold the prior's entry.
+    _stage_attributes = ("train_score_", "validation_score_")
+
+    def _round_diagnostics(self, z_prev, z_next, y, w):
+        """Boosting diagnostics of a round: ``({attribute: value}, edge or None)``."""
+        return {}, None
+
+    def _stratify(self, y):
+        return None
+
+    # -- fitting ---------------------------------------------------------------
+
+    def _make_block(self):
+        if self.block == "mlp":
+            return MLPBlock(self.width, self.hidden_size, self.dropout)
+        block = self.block(self.width)
+        if not isinstance(block, torch.nn.Module):
+            raise ValueError(
+                f"block must return a torch.nn.Module; block({self.width}) returned "
+                f"{type(block).__name__}."
+            )
+        if not zero_last_layer(block):
+            raise ValueError(
+                "The module returned by block has no layer with a 'weight' parameter "
+                "to zero-initialise; a new block must start as the identity."
+            )
+        return block
+
+    def _is_fitted(self):
+        return hasattr(self, "module_")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, monitor=None):
+        """Fit the boosted residual network, one block per round.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Features need no scaling: the stem learns it.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values (class labels for the classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; ``None`` weighs every sample equally. Samples
+            of zero weight are dropped.
+        monitor : callable, default=None
+            Called as ``monitor(i, self, locals())`` after round ``i``; training
+            stops when it returns True, as in GradientBoosting.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        continuing = self.warm_start and self._is_fitted()
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=not continuing,
+            dtype=[np.float32, np.float64],
+            multi_output=isinstance(self, RegressorMixin),
+            y_numeric=isinstance(self, RegressorMixin),
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        y, n_outputs, loss = self._encode_target(y, sample_weight)
+        sample_weight = self._class_sample_weight(y, sample_weight)
+        keep = sample_weight > 0
+        if not keep.any():
+            raise ValueError("sample_weight must have at least one positive entry.")
+        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        self._check_weighted_target(y, sample_weight)
+
+        if continuing:
+            if self.n_estimators < self.n_estimators_:
+                raise ValueError(
+                    f"n_estimators={self.n_estimators} must be larger or equal to "
+                    f"n_estimators_={self.n_estimators_} when warm_start=True."
+                )
+            device = self.device_
+            loss = self._loss
+        else:
+            device = resolve_device(self.device)
+            self._rng = check_random_state(self.random_state)
+            self._split_seed = int(self._rng.randint(np.iinfo(np.int32).max))
+
+        early_stopping = self.early_stopping
+        if early_stopping == "auto":
+            early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
+        if early_stopping:
+            train_idx, val_idx = train_test_split(
+                np.arange(len(X)),
+                test_size=self.validation_fraction,
+                stratify=self._stratify(y),
+                random_state=self._split_seed,
+            )
+        else:
+            train_idx, val_idx = np.arange(len(X)), None
+
+        if continuing:
+            for name in self._stage_attributes:
+                setattr(self, name, list(getattr(self, name)))
+        else:
+            self._loss = loss
+            offset, scale = self._output_transform(
+                y[train_idx], sample_weight[train_idx], n_outputs
+            )
+            prior = loss.prior(self._head_targets(y[train_idx]), sample_weight[train_idx])
+            self.module_ = self._init_module(X[train_idx], n_outputs, prior, offset, scale)
+            self.device_ = device
+            for name in self._stage_attributes:
+                setattr(self, name, [])
+        self.module_.to(device)
+
+        def tensors(idx):
+            if idx is None:
+                return None
+            w = torch.as_tensor(sample_weight[idx], dtype=torch.float32, device=device)
+            X_t = torch.as_tensor(X[idx], dtype=torch.float32, device=device)
+            return X_t, self._target_tensor(y[idx], device), w
+
+        train = tensors(train_idx)
+        validation = tensors(val_idx)
+        self._boost(train, validation, device, monitor, early_stopping)
+        for name in self._stage_attributes:
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        return self
+
+    def _init_module(self, X, n_outputs, prior, offset, scale):
+        with seeded(int(self._rng.randint(np.iinfo(np.int32).max)), torch.device("cpu")):
+            stem = Stem(X.shape[1], self.width)
+            head = torch.nn.Linear(self.width, n_outputs)
+        center = X.mean(axis=0)
+        spread = X.std(axis=0)
+        spread[~(spread > 0)] = 1.0
+        stem.set_normalisation(center, spread)
+        module = ResNet(stem, n_outputs, self.learning_rate)
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(torch.as_tensor(prior))
+            module.output_offset.copy_(torch.as_tensor(offset))
+            module.output_scale.copy_(torch.as_tensor(scale))
+        module.heads.append(head)
+        return module
+
+    def _head_scores(self, inputs, stage):
+        """Representations and head scores of ``stage`` for raw inputs, batched."""
+        module = self.module_
+        module.eval()
+        gs, zs = [], []
+        with torch.no_grad():
+            for s in batched(len(inputs), EVAL_BATCH_SIZE):
+                g = module.stem(inputs[s])
+                for k in range(stage):
+                    g = module.step(k, g)
+                gs.append(g)
+                zs.append(module.heads[stage](g))
+        return torch.cat(gs), torch.cat(zs)
+
+    def _boost(self, train, validation, device, monitor, early_stopping):
+        module = self.module_
+        loss = self._loss
+        X, y, w = train
+        begin = module.n_blocks
+        G, Z = self._head_scores(X, begin)
+        if validation is not None:
+            G_val, Z_val = self._head_scores(validation[0], begin)
+        if not self.train_score_:
+            self.train_score_.append(loss.value(Z, y, w))
+            if validation is not None:
+                self.validation_score_.append(loss.value(Z_val, *validation[1:]))
+
+        reporter = None
+        if self.verbose:
+            columns = ["Val Loss"] if validation is not None else []
+            columns += [name.rstrip("_").replace("_", " ").title() for name in self._reported]
+            reporter = _VerboseReporter(self.verbose, columns)
+            reporter.start(self.n_estimators, begin)
+
+        def log_epoch(epoch, train_objective, val_objective):
+            val = "" if val_objective is None else f", validation objective {val_objective:.5f}"
+            print(f"    epoch {epoch}: train objective {train_objective:.5f}{val}")
+
+        trainer = RoundTrainer(
+            loss,
+            epochs=self.epochs_per_block,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            eval_batch_size=EVAL_BATCH_SIZE,
+            log=log_epoch if self.verbose > 1 else None,
+        )
+        n_rows = max(1, int(round(self.subsample * len(X))))
+        nu = self.learning_rate
+        for t in range(begin, self.n_estimators):
+            seed = int(self._rng.randint(np.iinfo(np.int32).max))
+            stem_state = copy.deepcopy(module.stem.state_dict()) if t == 0 else None
+            try:
+                with seeded(seed, device):
+                    block = self._make_block().to(device)
+                    head = copy.deepcopy(module.heads[t])
+                    module.blocks.append(block)
+                    module.heads.append(head)
+                    rows = (
+                        torch.randperm(len(X), device=device)[:n_rows]
+                        if n_rows < len(X)
+                        else slice(None)
+                    )
+                    inputs = X if t == 0 else G
+                    if t == 0:
+                        trained = [module.stem, block, head]
+
+                        def forward(x):
+                            return head(module.step(0, module.stem(x)))
+
+                    else:
+                        trained = [block, head]
+
+                        def forward(g):
+                            return head(module.step(t, g))
+
+                    round_validation = None
+                    if validation is not None:
+                        val_inputs = validation[0] if t == 0 else G_val
+                        round_validation = (val_inputs, *validation[1:])
+                    trainer.fit(
+                        forward,
+                        trained,
+                        [block],
+                        inputs[rows],
+                        y[rows],
+                        w[rows],
+                        validation=round_validation,
+                    )
+                    # Shrink the head's change as the block's branch is shrunk.
+                    with torch.no_grad():
+                        previous = module.heads[t]
+                        head.weight.copy_(previous.weight + nu * (head.weight - previous.weight))
+                        head.bias.copy_(previous.bias + nu * (head.bias - previous.bias))
+                    if t == 0:
+                        G_new, Z_new = self._head_scores(X, 1)
+                    else:
+                        G_new = evaluate(lambda g: module.step(t, g), G, EVAL_BATCH_SIZE)
+                        Z_new = evaluate(head, G_new, EVAL_BATCH_SIZE)
+                    train_loss = loss.value(Z_new, y, w)
+            except KeyboardInterrupt:
+                self._rollback(t, stem_state)
+                warnings.warn(
+                    f"fit was interrupted during round {t}; the unfinished round was "
+                    f"rolled back and the model keeps its {t} completed round(s).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                break
+
+            if not np.isfinite(train_loss):
+                self._rollback(t, stem_state)
+                warnings.warn(
+                    f"Round {t} produced a non-finite training loss and was rolled back; "
+                    f"boosting stopped with {t} round(s). Try a smaller lr.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                break
+            if train_loss > self.train_score_[-1]:
+                # Never keep a round that made the ensemble worse on its own objective.
+                self._rollback(t, stem_state)
+                if self.verbose:
+                    print(f"Round {t} did not decrease the training loss; stopping.")
+                break
+            diagnostics, edge = self._round_diagnostics(Z, Z_new, y, w)
+            if edge is not None and self.gamma is not None and edge < self.gamma:
+                self._rollback(t, stem_state)
+                if self.verbose:
+                    print(f"Block edge {edge:.4f} of round {t} is below gamma; stopping.")
+                break
+
+            G, Z = G_new, Z_new
+            self.train_score_.append(train_loss)
+            for name, value in diagnostics.items():
+                getattr(self, name).append(value)
+            val_loss = None
+            if validation is not None:
+                if t == 0:
+                    G_val, Z_val = self._head_scores(validation[0], 1)
+                else:
+                    G_val = evaluate(lambda g: module.step(t, g), G_val, EVAL_BATCH_SIZE)
+                    Z_val = evaluate(head, G_val, EVAL_BATCH_SIZE)
+                val_loss = loss.value(Z_val, *validation[1:])
+                self.validation_score_.append(val_loss)
+            if reporter is not None:
+                values = [val_loss] if validation is not None else []
+                values += [diagnostics[name] for name in self._reported]
+                reporter.update(t, train_loss, values)
+            if monitor is not None and monitor(t, self, locals()):
+                break
+            if early_stopping and self._should_stop():
+                break
+
+        if early_stopping and len(self.validation_score_) > 1:
+            self._truncate(int(np.argmin(self.validation_score_)))
+        self.n_estimators_ = module.n_blocks
+
+    def _rollback(self, t, stem_state):
+        module = self.module_
+        del module.blocks[t:]
+        del module.heads[t + 1 :]
+        if stem_state is not None:
+            module.stem.load_state_dict(stem_state)
+
+    def _truncate(self, n_blocks):
+        del self.module_.blocks[n_blocks:]
+        del self.module_.heads[n_blocks + 1 :]
+        for name in self._stage_attributes:
+            values = getattr(self, name)
+            has_prior = name in ("train_score_", "validation_score_")
+            del values[n_blocks + has_prior :]
+
+    def _should_stop(self):
+        """HistGradientBoosting's rule, on losses: no recent score beats the reference by tol."""
+        scores = self.validation_score_
+        if len(scores) <= self.n_iter_no_change:
+            return False
+        reference = scores[-self.n_iter_no_change - 1] - self.tol
+        return not any(score < reference for score in scores[-self.n_iter_no_change :])
+
+    # Diagnostics printed as columns of the verbose table.
+    _reported = ()
+
+    def _class_sample_weight(self, y, sample_weight):
+        return sample_weight
+
+    def _check_weighted_target(self, y, sample_weight):
+        """Check the target once zero-weight samples are dropped."""
+
+    # -- inference -------------------------------------------------------------
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+
+    def _format(self, scores):
+        """Drop the output axis of single-output scores."""
+        return scores[..., 0] if scores.shape[-1] == 1 else scores
+
+    def _raw_scores(self, X):
+        """Scores of the final stage, shape (n_samples, K), float64."""
+        X = self._validate_X(X)
+        module = self.module_.eval()
+        with torch.no_grad():
+            scores = evaluate(module, X, EVAL_BATCH_SIZE)
+        return scores.double().cpu().numpy()
+
+    def _all_stage_scores(self, X):
+        """Scores ``z_0, ..., z_T`` of every stage in one pass, shape (T + 1, n, K)."""
+        X = self._validate_X(X)
+        module = self.module_.eval()
+        chunks = []
+        with torch.no_grad():
+            for s in batched(len(X), EVAL_BATCH_SIZE):
+                chunks.append(torch.stack(list(module.staged_scores(X[s]))).double().cpu())
+        return torch.cat(chunks, dim=1).numpy()
+
+    def _staged_raw_scores(self, X):
+        """Yield the scores of stages 1, ..., T; the network runs once."""
+        yield from self._all_stage_scores(X)[1:]
+
+    def hypothesis_ensemble(self, X):
+        """Decompose the scores into the prior and the weak hypotheses (boosting view).
+
+        Stage 0 is the prior ``z_0``; stage ``t + 1`` is the weak hypothesis
+        ``h_t = z_{t+1} - z_t`` of round ``t``. The sum over stages is the output
+        of :meth:`decision_function` (regressor: :meth:`predict`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        contributions : ndarray of shape (n_estimators_ + 1, n_samples) or \
+                (n_estimators_ + 1, n_samples, K)
+            Per-stage contributions.
+        """
+        stages = self._all_stage_scores(X)
+        contributions = np.concatenate([stages[:1], np.diff(stages, axis=0)])
+        return self._format(contributions)
+
+    def feature_ensemble(self, X):
+        """Decompose the scores into the stem's and each block's share (ResNet view).
+
+        With the final head ``(W_T, b_T)``, stage 0 is ``b_T + W_T g_0(x)`` and
+        stage ``t + 1`` is ``nu W_T f_t(g_t(x))``, all in output units. The sum
+        over stages is the output of :meth:`decision_function` (regressor:
+        :meth:`predict`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        contributions : ndarray of shape (n_estimators_ + 1, n_samples) or \
+                (n_estimators_ + 1, n_samples, K)
+            Per-stage contributions.
+        """
+        X = self._validate_X(X)
+        module = self.module_.eval()
+        head = module.heads[module.n_blocks]
+        weight = head.weight.double().cpu().numpy().T * module.output_scale.double().cpu().numpy()
+        bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
+        chunks = []
+        with torch.no_grad():
+            for s in batched(len(X), EVAL_BATCH_SIZE):
+                gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
+                parts = [gs[0] @ weight + bias]
+                parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
+                chunks.append(np.stack(parts))
+        return self._format(np.concatenate(chunks, axis=1))
+
+    # -- persistence -----------------------------------------------------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "module_" in state:
+            state = dict(state)
+            state["module_"] = module_to_bytes(self.module_)
+        return state
+
+    def __setstate__(self, state):
+        if "module_" in state and isinstance(state["module_"], bytes):
+            state = dict(state)
+            state["module_"], state["device_"] = module_from_bytes(
+                state["module_"], state["device_"]
+            )
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
+    """BoostResNet classifier: a residual network trained one block per boosting round.
+
+    Each round adds a residual block and a linear head on top of the frozen
+    earlier blocks (Huang et al., "Learning Deep ResNet Blocks Sequentially
+    using Boosting Theory", ICML 2018). The head of stage ``t`` gives the
+    boosting stage ``t``; the weak hypotheses telescope into the scores of the
+    final network.
+
+    Parameters
+    ----------
+    loss : {"exponential", "log_loss"}, default="exponential"
+        Loss minimised in each round. ``"exponential"`` is the paper's loss
+        (its multiclass form for more than two classes), computed in log space;
+        probabilities are then ``expit(2 z)`` / ``softmax(2 z)``.
+        ``"log_loss"`` is the cross-entropy.
+    n_estimators : int, default=20
+        Number of boosting rounds, i.e. residual blocks, in [1, inf).
+    learning_rate : float, default=0.5
+        Shrinkage ``nu`` in (0, inf): ``g_{t+1} = g_t + nu f_t(g_t)``, and the
+        change of the head in a round is damped by the same factor.
+    width : int, default=128
+        Width of the residual stream, in [1, inf).
+    hidden_size : int, default=256
+        Hidden width of the default MLP block, in [1, inf).
+    block : "mlp" or callable, default="mlp"
+        Residual branch. ``"mlp"`` is ``LayerNorm -> Linear -> ReLU -> Dropout
+        -> Linear``; a callable takes the width and returns a
+        ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
+        parametrised layer is zero-initialised.
+    epochs_per_block : int, default=10
+        Upper bound on the passes over the training rows in each round, in
+        [1, inf). With early stopping a round also ends when its validation loss
+        stopped improving for 3 epochs.
+    batch_size : int, default=128
+        Rows per optimiser step, in [1, inf).
+    lr : float, default=1e-3
+        AdamW step size, in (0, inf).
+    weight_decay : float, default=1e-4
+        AdamW weight decay of the blocks' weight matrices, in [0, inf).
+    dropout : float, default=0.0
+        Dropout probability inside the MLP block, in [0, 1).
+    subsample : float, default=1.0
+        Fraction of training rows drawn (without replacement) for each round, in
+        (0, 1].
+    gamma : float or None, default=None
+        Edge threshold in [0, 1): boosting stops when a block's edge
+        ``block_edges_[t]`` falls below it, and that round is discarded.
+        ``None`` disables the rule.
+    early_stopping : "auto" or bool, default="auto"
+        Stop adding blocks when the validation loss stops improving; ``"auto"``
+        enables it when there are more than 10,000 training samples.
+    validation_fraction : float, default=0.1
+        Fraction of the training data set aside (stratified) for early
+        stopping, in (0, 1).
+    n_iter_no_change : int, default=10
+        Rounds without an improvement larger than ``tol`` before stopping, in
+        [1, inf).
+    tol : float, default=1e-7
+        Minimum decrease of the validation loss counted as an improvement, in
+        [0, inf).
+    warm_start : bool, default=False
+        Keep the fitted blocks and train only new ones when ``fit`` is called
+        again with a larger ``n_estimators``.
+    device : str, default="auto"
+        Torch device; ``"auto"`` uses CUDA when available, else the CPU.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, shuffling, subsampling and the
+        validation split. The caller's global torch random state is left
+        untouched.
+    verbose : int, default=0
+        ``1`` prints a progress table (thinned as in GradientBoosting), ``2``
+        every round and every epoch.
+
+    Attributes
+    ----------
+    module_ : ResNet
+        The trained network, with ``stem``, ``blocks`` and ``heads``.
+    n_estimators_ : int
+        Number of blocks kept.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_classes_ : int
+        Number of classes.
+    train_score_ : ndarray of shape (n_estimators_ + 1,)
+        Training loss of the prior and after every round.
+    validation_score_ : ndarray
+        Validation loss of the prior and after every round (empty without early
+        stopping).
+    hypothesis_edges_ : ndarray of shape (n_estimators_,)
+        Edges ``gamma~_{t+1}`` of the hypothesis modules.
+    block_edges_ : ndarray of shape (n_estimators_,)
+        Edges ``gamma_t`` of the weak module classifiers.
+    alphas_ : ndarray of shape (n_estimators_,)
+        ``0.5 log((1 + gamma~_{t+1}) / (1 - gamma~_{t+1}))``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    BoostResNetRegressor : The regressor.
+    sklearn.ensemble.GradientBoostingClassifier : Boosting of trees.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_resboost import BoostResNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BoostResNetClassifier(n_estimators=5, random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> len(list(clf.staged_predict(X[:3]))) == clf.n_estimators_
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseBoostResNet._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "gamma": [Interval(Real, 0, 1, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="exponential",
+        n_estimators=20,
+        learning_rate=0.5,
+        width=128,
+        hidden_size=256,
+        block="mlp",
+        epochs_per_block=10,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        dropout=0.0,
+        subsample=1.0,
+        gamma=None,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-7,
+        warm_start=False,
+        device="auto",
+        class_weight=None,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            loss=loss,
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            width=width,
+            hidden_size=hidden_size,
+            block=block,
+            epochs_per_block=epochs_per_block,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            subsample=subsample,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.gamma = gamma
+        self.class_weight = class_weight
+
+    def _encode_target(self, y, sample_weight):
+        check_classification_targets(y)
+        if self.warm_start and self._is_fitted():
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"y contains labels {unseen.tolist()} not seen in the first fit; "
+                    "warm_start needs the same classes."
+                )
+            encoded = np.searchsorted(self.classes_, y)
+        else:
+            encoder = LabelEncoder()
+            encoded = encoder.fit_transform(y)
+            self.classes_ = encoder.classes_
+            self.n_classes_ = len(self.classes_)
+        if self.n_classes_ < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; "
+                f"y has only 1 class: {self.classes_[0]!r}."
+            )
+        binary_loss, multiclass_loss = CLASSIFICATION_LOSSES[self.loss]
+        if self.n_classes_ == 2:
+            return encoded, 1, binary_loss(1)
+        return encoded, self.n_classes_, multiclass_loss(self.n_classes_)
+
+    def _class_sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(
+                    f"class_weight has labels {sorted(map(str, unknown))} that are not "
+                    f"in y's classes {self.classes_.tolist()}."
+                )
+            class_weight = {
+                int(np.searchsorted(self.classes_, label)): weight
+                for label, weight in self.class_weight.items()
+            }
+        else:
+            class_weight = self.class_weight
+        return sample_weight * compute_sample_weight(class_weight, y)
+
+    def _check_weighted_target(self, y, sample_weight):
+        present = np.unique(y)
+        if len(present) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes with "
+                f"positive weight; only class {self.classes_[present[0]]!r} has any."
+            )
+
+    def _stratify(self, y):
+        return y
+
+    def _target_tensor(self, y, device):
+        if self.n_classes_ == 2:
+            if self.loss == "exponential":
+                return torch.as_tensor(2.0 * y - 1.0, dtype=torch.float32, device=device)
+            return torch.as_tensor(y, dtype=torch.float32, device=device)
+        return torch.as_tensor(y, dtype=torch.int64, device=device)
+
+    _stage_attributes = (
+        *BaseBoostResNet._stage_attributes,
+        "hypothesis_edges_",
+        "block_edges_",
+        "alphas_",
+    )
+    _reported = ("block_edges_",)
+
+    def _round_diagnostics(self, z_prev, z_next, y, w):
+        y = y.cpu().numpy()
+        # Binary targets are {-1, +1} (exponential) or {0, 1} (log loss).
+        labels = np.where(y > 0, 1, -1) if self.n_classes_ == 2 else y
+        w = w.double().cpu().numpy()
+        edge_next = hypothesis_edge(
+            z_prev.double().cpu().numpy(), z_next.double().cpu().numpy(), labels, w
+        )
+        edge_prev = self.hypothesis_edges_[-1] if self.hypothesis_edges_ else 0.0
+        edge = block_edge(edge_prev, edge_next)
+        diagnostics = {
+            "hypothesis_edges_": edge_next,
+            "block_edges_": edge,
+            "alphas_": alpha(edge_next),
+        }
+        return diagnostics, edge
+
+    def decision_function(self, X):
+        """Raw scores ``z_T`` of the final stage.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for two classes (positive favours
+            ``classes_[1]``), one per class otherwise.
+        """
+        return self._format(self._raw_scores(X))
+
+    def staged_decision_function(self, X):
+        """Yield the raw scores after each round; the network runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Yields
+        ------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Scores of stages 1, ..., ``n_estimators_``.
+        """
+        for scores in self._staged_raw_scores(X):
+            yield self._format(scores)
+
+    def _labels(self, scores):
+        if scores.shape[1] == 1:
+            return self.classes_[(scores[:, 0] > 0).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        return self._labels(self._raw_scores(X))
+
+    def staged_predict(self, X):
+        """Yield the predicted labels after each round; the network runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Yields
+        ------
+        y : ndarray of shape (n_samples,)
+            Labels of stages 1, ..., ``n_estimators_``.
+        """
+        for scores in self._staged_raw_scores(X):
+            yield self._labels(scores)
+
+    def predict_proba(self, X):
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, in the order of ``classes_``.
+        """
+        return self._loss.proba(self._raw_scores(X))
+
+    def predict_log_proba(self, X):
+        """Predict the logarithm of class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, in the order of ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def staged_predict_proba(self, X):
+        """Yield the class probabilities after each round; the network runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities of stages 1, ..., ``n_estimators_``.
+        """
+        for scores in self._staged_raw_scores(X):
+            yield self._loss.proba(scores)
+
+
+class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
+    """BoostResNet regressor: a residual network trained one block per boosting round.
+
+    Each round adds a residual block and a linear head on top of the frozen
+    earlier blocks (Huang et al., ICML 2018). With the squared error, fitting
+    the new head to ``y`` is fitting the round's weak hypothesis to the
+    residual of the ensemble: gradient boosting, done by a residual block.
+    Targets are standardised internally per output; the losses in
+    ``train_score_`` are in standardised units, so that outputs of different
+    scales weigh equally.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "absolute_error", "huber"}, default="squared_error"
+        Loss minimised in each round.
+    n_estimators : int, default=20
+        Number of boosting rounds, i.e. residual blocks, in [1, inf).
+    learning_rate : float, default=0.5
+        Shrinkage ``nu`` in (0, inf): ``g_{t+1} = g_t + nu f_t(g_t)``, and the
+        change of the head in a round is damped by the same factor.
+    width : int, default=128
+        Width of the residual stream, in [1, inf).
+    hidden_size : int, default=256
+        Hidden width of the default MLP block, in [1, inf).
+    block : "mlp" or callable, default="mlp"
+        Residual branch; see :class:`BoostResNetClassifier`.
+    epochs_per_block : int, default=10
+        Upper bound on the passes over the training rows in each round, in
+        [1, inf).
+    batch_size : int, default=128
+        Rows per optimiser step, in [1, inf).
+    lr : float, default=1e-3
+        AdamW step size, in (0, inf).
+    weight_decay : float, default=1e-4
+        AdamW weight decay of the blocks' weight matrices, in [0, inf).
+    dropout : float, default=0.0
+        Dropout probability inside the MLP block, in [0, 1).
+    subsample : float, default=1.0
+        Fraction of training rows drawn for each round, in (0, 1].
+    early_stopping : "auto" or bool, default="auto"
+        Stop adding blocks when the validation loss stops improving; ``"auto"``
+        enables it above 10,000 training samples.
+    validation_fraction : float, default=0.1
+        Fraction of the training data set aside for early stopping, in (0, 1).
+    n_iter_no_change : int, default=10
+        Rounds without improvement before stopping, in [1, inf).
+    tol : float, default=1e-7
+        Minimum decrease of the validation loss counted as an improvement, in
+        [0, inf).
+    warm_start : bool, default=False
+        Keep the fitted blocks and train only new ones on the next ``fit``.
+    device : str, default="auto"
+        Torch device; ``"auto"`` uses CUDA when available, else the CPU.
+    alpha : float, default=0.9
+        Quantile of the absolute residuals of the prior that sets the Huber
+        loss's ``delta``, in (0, 1). Only used with ``loss="huber"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, subsampling and the validation split.
+    verbose : int, default=0
+        ``1`` prints a progress table, ``2`` every round and epoch.
+
+    Attributes
+    ----------
+    module_ : ResNet
+        The trained network, with ``stem``, ``blocks`` and ``heads``.
+    n_estimators_ : int
+        Number of blocks kept.
+    n_outputs_ : int
+        Number of targets.
+    train_score_ : ndarray of shape (n_estimators_ + 1,)
+        Training loss (standardised targets) of the prior and after each round.
+    validation_score_ : ndarray
+        Validation loss per stage (empty without early stopping).
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    BoostResNetClassifier : The classifier.
+    sklearn.ensemble.GradientBoostingRegressor : Boosting of trees.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn_resboost import BoostResNetRegressor
+    >>> X, y = make_friedman1(n_samples=500, random_state=0)
+    >>> reg = BoostResNetRegressor(n_estimators=5, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> bool(reg.score(X, y) > 0.8)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseBoostResNet._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="squared_error",
+        n_estimators=20,
+        learning_rate=0.5,
+        width=128,
+        hidden_size=256,
+        block="mlp",
+        epochs_per_block=10,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        dropout=0.0,
+        subsample=1.0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-7,
+        warm_start=False,
+        device="auto",
+        alpha=0.9,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            loss=loss,
+            n_estimators=n_estimators,
+            learning_rate=learning_rate,
+            width=width,
+            hidden_size=hidden_size,
+            block=block,
+            epochs_per_block=epochs_per_block,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            subsample=subsample,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            warm_start=warm_start,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.alpha = alpha
+
+    def _encode_target(self, y, sample_weight):
+        y = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        self._y_ndim = y.ndim
+        y = y.reshape(len(y), -1)
+        if self.warm_start and self._is_fitted() and y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} outputs but the first fit had {self.n_outputs_}."
+            )
+        self.n_outputs_ = y.shape[1]
+        loss_class = REGRESSION_LOSSES[self.loss]
+        loss = loss_class(self.n_outputs_, self.alpha) if self.loss == "huber" else loss_class(self.n_outputs_)
+        return y, self.n_outputs_, loss
+
+    def _output_transform(self, y, sample_weight, n_outputs):
+        offset = np.average(y, axis=0, weights=sample_weight)
+        scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
+        scale[~(scale > 0)] = 1.0
+        self._target_offset, self._target_scale = offset, scale
+        return offset, scale
+
+    def _head_targets(self, y):
+        return (y - self._target_offset) / self._target_scale
+
+    def _target_tensor(self, y, device):
+        return torch.as_tensor(self._head_targets(y), dtype=torch.float32, device=device)
+
+    def _format(self, scores):
+        return scores[..., 0] if self._y_ndim == 1 else scores
+
+    def predict(self, X):
+        """Predict regression targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values.
+        """
+        return self._format(self._raw_scores(X))
+
+    def staged_predict(self, X):
+        """Yield the predictions after each round; the network runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Yields
+        ------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions of stages 1, ..., ``n_estimators_``.
+        """
+        for scores in self._staged_raw_scores(X):
+            yield self._format(scores)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,79 @@
+"""Device resolution, seeding and pickling of torch state."""
+
+import contextlib
+import io
+import warnings
+
+import torch
+
+
+class DeviceWarning(UserWarning):
+    """A model saved on one device was loaded on another."""
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a ``torch.device``.
+
+    ``"auto"`` picks CUDA when it is available. Asking for CUDA on a machine
+    without it raises a ``ValueError`` instead of a torch error at the first
+    tensor.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device.") from exc
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine; use device='cpu' or device='auto'."
+            )
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only "
+                f"{torch.cuda.device_count()} CUDA device(s) are available."
+            )
+    elif resolved.type != "cpu":
+        raise ValueError(f"device={device!r} is not supported; use 'cpu' or 'cuda'.")
+    return resolved
+
+
+@contextlib.contextmanager
+def seeded(seed, device):
+    """Seed torch's generators for ``device`` and restore the caller's state on exit."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield
+
+
+def module_to_bytes(module):
+    """Serialise a module (structure and weights) with ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    return buffer.getvalue()
+
+
+def module_from_bytes(data, device):
+    """Load a module saved by :func:`module_to_bytes` onto ``device``.
+
+    A module saved on CUDA is mapped to the CPU, with a :class:`DeviceWarning`,
+    when CUDA is not available. Returns the module and the device it is on.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"The model was fitted on {device} but CUDA is not available here; "
+            "it has been moved to the CPU.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        device = torch.device("cpu")
+    module = torch.load(io.BytesIO(data), map_location=device, weights_only=False)
+    return module, device

@@ -1,0 +1,138 @@
+"""Torch modules: the stem, the residual blocks, the per-stage heads and the network."""
+
+import torch
+from torch import nn
+
+
+class Stem(nn.Module):
+    """Input normalisation learned in ``fit``, then a linear map to the residual width.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features, >= 1.
+    width : int
+        Width of the residual stream, >= 1.
+    """
+
+    def __init__(self, n_features, width):
+        super().__init__()
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.linear = nn.Linear(n_features, width)
+
+    def set_normalisation(self, center, scale):
+        """Store the per-feature centre and scale computed from the training data."""
+        self.center.copy_(torch.as_tensor(center, dtype=self.center.dtype))
+        self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
+
+    def forward(self, x):
+        # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
+        # linear map; 1e4 standard deviations is never reached by real data.
+        x = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        return self.linear(x)
+
+
+class MLPBlock(nn.Module):
+    """Residual branch ``LayerNorm -> Linear -> activation -> Dropout -> Linear``.
+
+    The last layer starts at zero, so that a new block is the identity of the
+    residual stream when its boosting round begins.
+
+    Parameters
+    ----------
+    width : int
+        Width of the residual stream, >= 1.
+    hidden_size : int
+        Width of the hidden layer, >= 1.
+    dropout : float
+        Dropout probability in [0, 1).
+    """
+
+    def __init__(self, width, hidden_size, dropout=0.0):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.linear1 = nn.Linear(width, hidden_size)
+        self.activation = nn.ReLU()
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(hidden_size, width)
+
+    def forward(self, x):
+        x = self.norm(x)
+        x = self.dropout(self.activation(self.linear1(x)))
+        return self.linear2(x)
+
+
+def zero_last_layer(block):
+    """Zero the weight and bias of the last parametrised layer of ``block``.
+
+    Returns False when ``block`` has no layer with a ``weight`` parameter.
+    """
+    for module in reversed(list(block.modules())):
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, nn.Parameter):
+            with torch.no_grad():
+                weight.zero_()
+                bias = getattr(module, "bias", None)
+                if isinstance(bias, nn.Parameter):
+                    bias.zero_()
+            return True
+    return False
+
+
+class ResNet(nn.Module):
+    """A residual network with one linear head per stage.
+
+    ``g_0 = stem(x)``, ``g_{t+1} = g_t + learning_rate * blocks[t](g_t)`` and the
+    stage-``t`` scores are ``z_t = heads[t](g_t) * output_scale + output_offset``.
+    ``forward`` returns the scores of the last stage.
+
+    Parameters
+    ----------
+    stem : Stem
+        The input stem.
+    n_outputs : int
+        Number of scores per sample, >= 1.
+    learning_rate : float
+        Shrinkage ``nu`` applied to every residual branch, > 0.
+    """
+
+    def __init__(self, stem, n_outputs, learning_rate=1.0):
+        super().__init__()
+        self.stem = stem
+        self.blocks = nn.ModuleList()
+        self.heads = nn.ModuleList()
+        self.learning_rate = float(learning_rate)
+        self.register_buffer("output_scale", torch.ones(n_outputs))
+        self.register_buffer("output_offset", torch.zeros(n_outputs))
+
+    @property
+    def n_blocks(self):
+        return len(self.blocks)
+
+    def scores(self, head, g):
+        """Scores of ``head`` on the representation ``g``, in output units."""
+        return head(g) * self.output_scale + self.output_offset
+
+    def step(self, k, g):
+        """Apply block ``k`` to the representation ``g``."""
+        return g + self.learning_rate * self.blocks[k](g)
+
+    def representations(self, x):
+        """Yield ``g_0, ..., g_T``."""
+        g = self.stem(x)
+        yield g
+        for k in range(len(self.blocks)):
+            g = self.step(k, g)
+            yield g
+
+    def staged_scores(self, x):
+        """Yield the scores ``z_0, ..., z_T`` of every stage's head."""
+        for head, g in zip(self.heads, self.representations(x)):
+            yield self.scores(head, g)
+
+    def forward(self, x):
+        g = None
+        for g in self.representations(x):
+            pass
+        return self.scores(self.heads[len(self.blocks)], g)
