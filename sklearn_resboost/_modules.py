@@ -85,7 +85,8 @@ class ResNet(nn.Module):
 
     ``g_0 = stem(x)``, ``g_{t+1} = g_t + learning_rate * blocks[t](g_t)`` and the
     stage-``t`` scores are ``z_t = heads[t](g_t) * output_scale + output_offset``.
-    ``forward`` returns the scores of the last stage.
+    ``forward`` returns the scores of the last stage. With ``skip=False`` the
+    network is plain: ``g_{t+1} = blocks[t](g_t)``.
 
     Parameters
     ----------
@@ -95,14 +96,17 @@ class ResNet(nn.Module):
         Number of scores per sample, >= 1.
     learning_rate : float
         Shrinkage ``nu`` applied to every residual branch, > 0.
+    skip : bool
+        Whether the blocks have skip connections.
     """
 
-    def __init__(self, stem, n_outputs, learning_rate=1.0):
+    def __init__(self, stem, n_outputs, learning_rate=1.0, skip=True):
         super().__init__()
         self.stem = stem
         self.blocks = nn.ModuleList()
         self.heads = nn.ModuleList()
         self.learning_rate = float(learning_rate)
+        self.skip = bool(skip)
         self.register_buffer("output_scale", torch.ones(n_outputs))
         self.register_buffer("output_offset", torch.zeros(n_outputs))
 
@@ -116,6 +120,8 @@ class ResNet(nn.Module):
 
     def step(self, k, g):
         """Apply block ``k`` to the representation ``g``."""
+        if not self.skip:
+            return self.blocks[k](g)
         return g + self.learning_rate * self.blocks[k](g)
 
     def representations(self, x):
