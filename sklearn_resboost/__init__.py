@@ -3,6 +3,8 @@
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
+from ._persistence import load
+from ._resnet import ResNetClassifier, ResNetRegressor
 
 __version__ = "0.1.0"
 
@@ -12,6 +14,9 @@ __all__ = [
     "DeviceWarning",
     "MLPBlock",
     "ResNet",
+    "ResNetClassifier",
+    "ResNetRegressor",
     "Stem",
     "__version__",
+    "load",
 ]

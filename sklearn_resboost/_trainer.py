@@ -129,3 +129,24 @@ class RoundTrainer:
         for module in modules:
             module.eval()
         return epoch
+
+
+def evaluate_rows(forward, inputs, chunk_size):
+    """Apply ``forward`` to ``inputs`` in chunks of exactly ``chunk_size`` rows.
+
+    The last chunk is padded with zeros. A float32 matrix product may pick a
+    different kernel, and so round differently, for a different number of
+    rows; with a fixed shape every row's output is the same whichever other
+    rows are predicted with it (scikit-learn's subset and sample-order
+    invariance checks).
+    """
+    outputs = []
+    with torch.no_grad():
+        for s in batched(len(inputs), chunk_size):
+            chunk = inputs[s]
+            n = len(chunk)
+            if n < chunk_size:
+                padding = chunk.new_zeros((chunk_size - n, *chunk.shape[1:]))
+                chunk = torch.cat([chunk, padding])
+            outputs.append(forward(chunk)[:n])
+    return torch.cat(outputs)
