@@ -242,7 +242,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         """Scores of the final head in output units, shape (n_samples, K), float64."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        X = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+        X = torch.tensor(X, dtype=torch.float32, device=self.device_)
         module = self.module_.eval()
         return evaluate_rows(module, X, PREDICT_CHUNK_SIZE).double().cpu().numpy()
 
