@@ -22,6 +22,7 @@ from os import fspath
 import numpy as np
 import safetensors.numpy
 import torch
+from safetensors import SafetensorError
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -143,7 +144,7 @@ class _Encoder:
         if isinstance(value, torch.device):
             return {"__type__": "device", "value": str(value)}
         if isinstance(value, np.random.RandomState):
-            name, keys, pos, has_gauss, cached_gaussian = value.get_state()
+            _, keys, pos, has_gauss, cached_gaussian = value.get_state()
             return {
                 "__type__": "random_state",
                 "keys": self._tensor(path + ".keys", keys),
@@ -247,8 +248,9 @@ def save(estimator, path):
 
     See :meth:`BoostResNetClassifier.save`; this is the function it calls.
     """
-    from . import __version__
     import sklearn
+
+    from . import __version__
 
     if type(estimator).__name__ not in _estimator_classes():
         raise ValueError(f"{type(estimator).__name__} is not an estimator of sklearn_resboost.")
@@ -339,7 +341,7 @@ def _read(path):
         )
     try:
         tensors = safetensors.numpy.load(data)
-    except Exception as exc:  # safetensors raises its own error types
+    except (SafetensorError, ValueError, TypeError) as exc:
         raise _corrupt(path, f"its tensors cannot be read ({exc})") from None
     if metadata.get(_DIGEST_KEY) != _digest(metadata[_DOCUMENT_KEY], tensors):
         raise _corrupt(

@@ -11,12 +11,12 @@ from functools import partial
 
 import numpy as np
 import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
-from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
@@ -49,7 +49,7 @@ class TensorBatches:
         self.shuffle = shuffle
 
     def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
+        return (len(self.dataset) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         X, y = self.dataset.X, self.dataset.y

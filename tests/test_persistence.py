@@ -24,9 +24,9 @@ from sklearn_resboost import (
     DeviceWarning,
     ResNetClassifier,
     ResNetRegressor,
+    _persistence,
     load,
 )
-from sklearn_resboost import _persistence
 
 # The test networks are tiny: torch's intra-op threads cost more than they
 # save on them, and oversubscribe a shared CPU.

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_iris, make_friedman1
+from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EpochScoring
 from skorch.dataset import Dataset
-from sklearn.datasets import load_iris, make_friedman1
-from sklearn.exceptions import NotFittedError
 
 from sklearn_resboost import (
     BoostResNetClassifier,
