@@ -66,12 +66,26 @@ def _estimator_classes():
     }
 
 
+def available_device(device):
+    """``device`` if this machine has it, else the CPU with a :class:`DeviceWarning`."""
+    try:
+        return resolve_device(str(device))
+    except ValueError as exc:
+        warnings.warn(
+            f"The model was fitted on {device}, which is not available here ({exc}); "
+            "it has been moved to the CPU.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+
+
 class PersistenceMixin:
     """Pickling that maps CUDA models to the CPU, and :meth:`save`.
 
     The fitted network is pickled as ``torch.save`` bytes; unpickling on a
-    machine without CUDA puts a CUDA-fitted network on the CPU with a
-    :class:`~sklearn_resboost.DeviceWarning`.
+    machine without the device it was fitted on (no CUDA, or fewer GPUs) puts
+    the network on the CPU with a :class:`~sklearn_resboost.DeviceWarning`.
     """
 
     def __getstate__(self):
@@ -85,7 +99,7 @@ class PersistenceMixin:
         if "module_" in state and isinstance(state["module_"], bytes):
             state = dict(state)
             state["module_"], state["device_"] = module_from_bytes(
-                state["module_"], state["device_"]
+                state["module_"], available_device(state["device_"])
             )
         super().__setstate__(state)
 
@@ -435,6 +449,11 @@ class _Decoder:
         values = value["values"]
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise self.error(where, "a string array holds non-strings")
+        # A wide dtype costs memory for every value; no saved array needs one
+        # far wider than its longest value.
+        longest = max(map(len, values), default=0)
+        if dtype.itemsize // 4 > max(2 * longest, 256):
+            raise self.error(where, f"dtype {value['dtype']!r} is wider than its values need")
         shape = self.shape(value["shape"], len(values), where)
         return np.array(values, dtype=dtype).reshape(shape)
 
@@ -705,19 +724,7 @@ def load(path, *, device=None):
         setattr(estimator, name, value)
     _check_consistent(estimator, document["network"], path)
 
-    if device is None:
-        try:
-            target = resolve_device(str(estimator.device_))
-        except ValueError as exc:
-            warnings.warn(
-                f"The model was fitted on {estimator.device_}, which is not available "
-                f"here ({exc}); it has been moved to the CPU.",
-                DeviceWarning,
-                stacklevel=2,
-            )
-            target = torch.device("cpu")
-    else:
-        target = resolve_device(device)
+    target = available_device(estimator.device_) if device is None else resolve_device(device)
     estimator.module_ = module.to(target)
     estimator.device_ = target
     return estimator

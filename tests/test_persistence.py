@@ -132,9 +132,11 @@ def _as_if_fitted_on_cuda(estimator):
 def test_cuda_model_unpickles_on_cpu_only_machine(fitted):
     estimator, X, _ = fitted
     data = pickle.dumps(_as_if_fitted_on_cuda(estimator))
-    with mock.patch("torch.cuda.is_available", return_value=False):
-        with pytest.warns(DeviceWarning, match="moved to the CPU"):
-            restored = pickle.loads(data)
+    with (
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.warns(DeviceWarning, match="moved to the CPU"),
+    ):
+        restored = pickle.loads(data)
     assert restored.device_ == torch.device("cpu")
     assert next(restored.module_.parameters()).device.type == "cpu"
     _assert_same_outputs(estimator, restored, X)
@@ -144,11 +146,33 @@ def test_cuda_model_loads_on_cpu_only_machine(fitted, tmp_path):
     estimator, X, _ = fitted
     path = tmp_path / "model.safetensors"
     _as_if_fitted_on_cuda(estimator).save(path)
-    with mock.patch("torch.cuda.is_available", return_value=False):
-        with pytest.warns(DeviceWarning, match="moved to the CPU"):
-            restored = load(path)
+    with (
+        mock.patch("torch.cuda.is_available", return_value=False),
+        pytest.warns(DeviceWarning, match="moved to the CPU"),
+    ):
+        restored = load(path)
     assert restored.device_ == torch.device("cpu")
     _assert_same_outputs(estimator, restored, X)
+
+
+def test_model_from_a_missing_gpu_index_goes_to_the_cpu(tmp_path):
+    X, y = _iris()
+    clf = ResNetClassifier(**E2E, random_state=0).fit(X, y)
+    faked = copy.deepcopy(clf)
+    faked.device_ = torch.device("cuda:7")
+    data = pickle.dumps(faked)
+    faked.save(tmp_path / "model.safetensors")
+    with (
+        mock.patch("torch.cuda.is_available", return_value=True),
+        mock.patch("torch.cuda.device_count", return_value=1),
+    ):
+        with pytest.warns(DeviceWarning, match="only 1 CUDA device"):
+            pickled = pickle.loads(data)
+        with pytest.warns(DeviceWarning, match="only 1 CUDA device"):
+            loaded = load(tmp_path / "model.safetensors")
+    for restored in (pickled, loaded):
+        assert restored.device_ == torch.device("cpu")
+        np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -247,7 +271,7 @@ def test_load_in_a_fresh_process(tmp_path):
 
 
 def test_load_onto_an_explicit_device(fitted, tmp_path):
-    estimator, X, _ = fitted
+    estimator, _, _ = fitted
     estimator.save(tmp_path / "model.safetensors")
     restored = load(tmp_path / "model.safetensors", device="cpu")
     assert restored.device_ == torch.device("cpu")
@@ -380,6 +404,8 @@ def _tamper(document, tensors, edit):
         document["attributes"]["train_score_"] = {"__type__": "pickle", "data": "gASVAA=="}
     elif edit == "unknown loss":
         document["attributes"]["_loss"]["class"] = "Evil"
+    elif edit == "wide string dtype":
+        document["attributes"]["classes_"]["dtype"] = "<U100000000"
     elif edit == "bad device":
         document["attributes"]["device_"]["value"] = "xla:0"
     return document, tensors
@@ -400,6 +426,7 @@ TAMPER_MESSAGES = {
     "unknown value type": "unknown value type 'pickle'",
     "unknown loss": "unknown loss 'Evil'",
     "bad device": "not supported|not a torch device",
+    "wide string dtype": "wider than its values need",
 }
 
 
