@@ -319,6 +319,22 @@ class SkorchMixin:
         net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
             The initialized net; ``net.module_.network`` is the copied
             :class:`~sklearn_resboost.ResNet`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_resboost import BoostResNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = X.astype(np.float32)
+        >>> clf = BoostResNetClassifier(n_estimators=2, width=16, hidden_size=16,
+        ...                             device="cpu", random_state=0).fit(X, y)
+        >>> net = clf.to_skorch(max_epochs=2)
+        >>> bool(np.allclose(net.predict_proba(X), clf.predict_proba(X), atol=1e-6))
+        True
+        >>> net = net.partial_fit(X, np.searchsorted(clf.classes_, y))
+        >>> len(net.history)
+        2
         """
         check_is_fitted(self)
         network = copy.deepcopy(self.module_).eval()

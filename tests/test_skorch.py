@@ -1,5 +1,7 @@
 """Tests of the skorch layer: end-to-end training helpers and to_skorch()."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -91,6 +93,8 @@ def test_partial_fit_trains_the_copy_only(iris):
     assert all(np.isfinite(h["train_loss"]) for h in net.history)
     assert not np.allclose(net.predict_proba(X), before, atol=1e-4)
     np.testing.assert_array_equal(clf.predict_proba(X), before)
+    restored = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
 
 
 def test_skorch_callbacks_and_regressor_partial_fit():
