@@ -36,8 +36,8 @@ class Stem(nn.Module):
 class MLPBlock(nn.Module):
     """Residual branch ``LayerNorm -> Linear -> activation -> Dropout -> Linear``.
 
-    The last layer starts at zero, so that a new block is the identity of the
-    residual stream when its boosting round begins.
+    The boosted estimators zero its last layer, so that a new block is the
+    identity of the residual stream when its boosting round begins.
 
     Parameters
     ----------
