@@ -226,8 +226,6 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         y, n_outputs, loss = self._encode_target(y, sample_weight)
         sample_weight = self._class_sample_weight(y, sample_weight)
         keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight must have at least one positive entry.")
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._check_weighted_target(y, sample_weight)
 
@@ -476,7 +474,17 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
                 values = [val_loss] if validation is not None else []
                 values += [diagnostics[name] for name in self._reported]
                 reporter.update(i, train_loss, values)
-            if monitor is not None and monitor(i, self, locals()):
+            try:
+                stop = monitor is not None and monitor(i, self, locals())
+            except KeyboardInterrupt:
+                warnings.warn(
+                    f"fit was interrupted after round {i}; the model keeps its "
+                    f"{module.n_blocks} block(s).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                break
+            if stop:
                 break
             if early_stopping and self._should_stop():
                 break
