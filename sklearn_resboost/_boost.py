@@ -567,8 +567,8 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         X = self._validate_X(X)
         module = self.module_.eval()
         head = module.heads[module.n_blocks]
-        weight = head.weight.double().cpu().numpy().T * module.output_scale.double().cpu().numpy()
-        bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
+        weight = head.weight.detach().double().cpu().numpy().T * module.output_scale.double().cpu().numpy()
+        bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
         chunks = []
         with torch.no_grad():
             for s in batched(len(X), EVAL_BATCH_SIZE):
