@@ -906,7 +906,7 @@ class DecompositionDisplay:
         if n_scores == 1:
             columns = np.zeros(len(rows), dtype=int)
             if classifier:
-                labels = [f"score (> 0: class {estimator.classes_[1]!r})"] * len(rows)
+                labels = [f"score (> 0: class {estimator.classes_[1]})"] * len(rows)
             else:
                 labels = ["prediction"] * len(rows)
         else:
@@ -924,7 +924,7 @@ class DecompositionDisplay:
             else:
                 columns = np.full(len(rows), class_index)
             if classifier:
-                labels = [f"score of class {estimator.classes_[c]!r}" for c in columns]
+                labels = [f"score of class {estimator.classes_[c]}" for c in columns]
             else:
                 labels = [f"prediction of output {c}" for c in columns]
         selected = contributions[:, np.arange(len(rows)), columns]
