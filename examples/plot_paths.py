@@ -66,7 +66,7 @@ result = gradient_by_path_length(clf, X_test, y_test, n_samples=20, random_state
 lo, hi = result.effective_range
 print(
     f"90% of the gradient flows through paths {lo} to {hi} blocks long, "
-    f"{result.effective_path_fraction:.1%} of the {2 ** clf.n_estimators_} paths"
+    f"{result.effective_path_fraction:.1%} of the {2**clf.n_estimators_} paths"
 )
 display = PathLengthDisplay(
     path_lengths=result.path_lengths,

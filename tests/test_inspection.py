@@ -142,7 +142,9 @@ def test_path_counts_are_binomial(n_blocks):
     assert sum(result.path_counts.tolist()) == 2**n_blocks == result.n_paths
     assert result.path_counts.dtype == (np.int64 if n_blocks <= 62 else object)
     np.testing.assert_allclose(result.path_fraction.sum(), 1.0)
-    np.testing.assert_allclose(result.path_fraction * 2.0**n_blocks, result.path_counts.astype(float))
+    np.testing.assert_allclose(
+        result.path_fraction * 2.0**n_blocks, result.path_counts.astype(float)
+    )
 
 
 def test_veit_effective_paths_are_a_small_share():
@@ -165,11 +167,15 @@ def test_frozen_network_reproduces_estimator(data, request):
     estimator, X, y = request.getfixturevalue(data)
     X_tensor = estimator._validate_X(X)
     module = estimator.module_
-    net = frozen(estimator, lambda x: hand_forward(module, x, range(module.n_blocks)), (X, X_tensor))
+    net = frozen(
+        estimator, lambda x: hand_forward(module, x, range(module.n_blocks)), (X, X_tensor)
+    )
     np.testing.assert_array_equal(net.predict(X), estimator.predict(X))
     assert net.score(X, y) == estimator.score(X, y)
     if data != "regression":
-        np.testing.assert_allclose(net.decision_function(X), estimator.decision_function(X), rtol=1e-6)
+        np.testing.assert_allclose(
+            net.decision_function(X), estimator.decision_function(X), rtol=1e-6
+        )
         np.testing.assert_allclose(net.predict_proba(X), estimator.predict_proba(X), rtol=1e-6)
         # A different X object goes through the estimator's validation.
         np.testing.assert_array_equal(net.predict(X[:7].copy()), estimator.predict(X[:7]))
@@ -178,7 +184,11 @@ def test_frozen_network_reproduces_estimator(data, request):
 def test_frozen_network_of_estimator_without_private_api(end_to_end_like):
     estimator, X, y = end_to_end_like
     module = estimator.module_
-    net = frozen(estimator, lambda x: hand_forward(module, x, range(4)), (X, torch.tensor(X, dtype=torch.float32)))
+    net = frozen(
+        estimator,
+        lambda x: hand_forward(module, x, range(4)),
+        (X, torch.tensor(X, dtype=torch.float32)),
+    )
     np.testing.assert_allclose(net.predict_proba(X), estimator.predict_proba(X), rtol=1e-6)
     np.testing.assert_array_equal(net.predict(X), estimator.predict(X))
 
@@ -199,10 +209,14 @@ def test_no_deletion_reproduces_the_score(binary, scoring):
 def test_deleting_block_is_identity_step(binary):
     clf, X, y = binary
     module = clf.module_
-    result = lesion_study(clf, X, y, n_deleted=[1, 2, 4], n_repeats=3, scoring=score_sum, random_state=0)
+    result = lesion_study(
+        clf, X, y, n_deleted=[1, 2, 4], n_repeats=3, scoring=score_sum, random_state=0
+    )
     for k in range(4):
         kept = [j for j in range(4) if j != k]
-        assert result.single_scores[k] == pytest.approx(hand_forward(module, X, kept).sum(), rel=1e-6)
+        assert result.single_scores[k] == pytest.approx(
+            hand_forward(module, X, kept).sum(), rel=1e-6
+        )
     for i, row in enumerate(result.deleted):
         for r, deleted in enumerate(row):
             assert deleted.size == result.n_deleted[i]
@@ -277,7 +291,9 @@ def test_identity_order_has_tau_one_and_the_score(multiclass):
 
 def test_reordered_network_matches_hand_forward(binary):
     clf, X, y = binary
-    result = reorder_study(clf, X, y, n_swaps=[1, 2, 5], n_repeats=4, scoring=score_sum, random_state=0)
+    result = reorder_study(
+        clf, X, y, n_swaps=[1, 2, 5], n_repeats=4, scoring=score_sum, random_state=0
+    )
     assert result.orders.shape == (3, 4, 4)
     for i, j in itertools.product(range(3), range(4)):
         order = result.orders[i, j]
@@ -329,9 +345,7 @@ def test_open_paths_give_the_autograd_gradient(data, request):
     torch.testing.assert_close(gradients.full(), expected)
     # ... and so is the sum over all 2^T single paths.
     total = sum(
-        gradients.path(blocks)
-        for k in range(5)
-        for blocks in itertools.combinations(range(4), k)
+        gradients.path(blocks) for k in range(5) for blocks in itertools.combinations(range(4), k)
     )
     torch.testing.assert_close(total, expected, rtol=1e-4, atol=1e-6)
     # The path of length 0 only crosses skips: the gradient at g_T.
@@ -441,8 +455,12 @@ def test_decomposition_display_sums_to_scores(multiclass, end_to_end_like, kind)
 
     # An estimator without the ensemble methods is decomposed from its module.
     estimator, X, y = end_to_end_like
-    display = DecompositionDisplay.from_estimator(estimator, X, kind=kind, sample_index=3, class_index=2)
-    assert display.contributions.sum() == pytest.approx(estimator.decision_function(X)[3, 2], rel=1e-6)
+    display = DecompositionDisplay.from_estimator(
+        estimator, X, kind=kind, sample_index=3, class_index=2
+    )
+    assert display.contributions.sum() == pytest.approx(
+        estimator.decision_function(X)[3, 2], rel=1e-6
+    )
 
 
 def test_decomposition_display_checks(binary, regression):
@@ -541,7 +559,9 @@ def test_staged_scores_display(binary):
     clf, X, y = binary
     display = StagedScoresDisplay.from_estimator(clf, X, y, scoring="roc_auc", color="red")
     assert display.line_.get_color() == "red"
-    np.testing.assert_allclose(display.line_.get_ydata(), staged_scores(clf, X, y, scoring="roc_auc").scores)
+    np.testing.assert_allclose(
+        display.line_.get_ydata(), staged_scores(clf, X, y, scoring="roc_auc").scores
+    )
     assert display.ax_.get_ylabel() == "roc_auc"
     assert display.figure_ is display.ax_.figure
     display.plot(ax=display.ax_, name="again")
@@ -560,7 +580,9 @@ def test_lesion_display(binary, plain):
     assert display.deletion_line_.get_xdata().tolist() == [0, 1, 2, 3, 4]
     assert display.deletion_fill_ is not None
     assert display.axes_[0].get_ylabel() == "accuracy"
-    other = LesionDisplay.from_estimator(*plain, n_repeats=2, random_state=0, name="plain", ax=display.axes_)
+    other = LesionDisplay.from_estimator(
+        *plain, n_repeats=2, random_state=0, name="plain", ax=display.axes_
+    )
     assert len(display.axes_[0].get_lines()) == 4
     assert other.figure_ is display.figure_
     single = display.plot(kind="multiple")
@@ -576,10 +598,14 @@ def test_reorder_display(multiclass):
     import matplotlib.pyplot as plt
 
     clf, X, y = multiclass
-    display = ReorderDisplay.from_estimator(clf, X, y, n_swaps=[0, 1, 2], n_repeats=3, random_state=0)
+    display = ReorderDisplay.from_estimator(
+        clf, X, y, n_swaps=[0, 1, 2], n_repeats=3, random_state=0
+    )
     assert display.scatter_.get_offsets().shape == (9, 2)
     assert display.fill_ is None
-    np.testing.assert_allclose(display.line_.get_xdata(), np.asarray(display.kendall_tau).mean(axis=1))
+    np.testing.assert_allclose(
+        display.line_.get_xdata(), np.asarray(display.kendall_tau).mean(axis=1)
+    )
     display.plot(x="n_swaps")
     assert display.scatter_ is None and display.fill_ is not None
     assert display.ax_.get_xlabel() == "number of swapped pairs"
@@ -598,7 +624,9 @@ def test_path_length_display(regression):
     np.testing.assert_allclose(display.effective_line_.get_ydata(), display.effective_contribution)
     assert display.effective_span_ is not None
     distribution = path_length_distribution(4)
-    bare = PathLengthDisplay(path_lengths=distribution.path_lengths, path_fraction=distribution.path_fraction)
+    bare = PathLengthDisplay(
+        path_lengths=distribution.path_lengths, path_fraction=distribution.path_fraction
+    )
     bare.plot(kind="distribution")
     assert bare.gradient_line_ is None
     with pytest.raises(ValueError, match="gradient_by_path_length"):
@@ -614,7 +642,11 @@ def test_displays_need_matplotlib(binary, monkeypatch):
         StagedScoresDisplay.from_estimator(clf, X, y)
     with pytest.raises(ImportError, match="LesionDisplay.plot requires matplotlib"):
         LesionDisplay(
-            baseline_score=1.0, single_scores=[1.0], n_deleted=[0], scores_mean=[1.0], scores_std=[0.0]
+            baseline_score=1.0,
+            single_scores=[1.0],
+            n_deleted=[0],
+            scores_mean=[1.0],
+            scores_std=[0.0],
         ).plot()
 
 

@@ -838,9 +838,7 @@ class DecompositionDisplay:
             values = contributions[:, i]
             ends = np.cumsum(values)
             colors = np.where(values >= 0, "tab:green", "tab:red")
-            self.bars_.append(
-                axis.bar(positions[:-1], values, bottom=ends - values, color=colors)
-            )
+            self.bars_.append(axis.bar(positions[:-1], values, bottom=ends - values, color=colors))
             self.total_bars_.append(axis.bar(positions[-1:], ends[-1:], color="tab:gray"))
             axis.axhline(0, color="black", linewidth=0.8)
             axis.set_xticks(positions[shown], [labels[j] for j in shown], rotation=45)
@@ -928,7 +926,5 @@ class DecompositionDisplay:
             else:
                 labels = [f"prediction of output {c}" for c in columns]
         selected = contributions[:, np.arange(len(rows)), columns]
-        display = cls(
-            contributions=selected, kind=kind, sample_index=rows, score_labels=labels
-        )
+        display = cls(contributions=selected, kind=kind, sample_index=rows, score_labels=labels)
         return display.plot(ax=ax)

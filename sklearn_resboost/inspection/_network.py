@@ -356,7 +356,9 @@ class PathGradients:
             g = g + branch
         g_T = g.detach().requires_grad_(True)
         with torch.enable_grad():
-            loss = summed_loss(estimator, module, module.scores(module.heads[module.n_blocks], g_T), y)
+            loss = summed_loss(
+                estimator, module, module.scores(module.heads[module.n_blocks], g_T), y
+            )
         (self.output_gradient,) = torch.autograd.grad(loss, g_T)
 
     def _through_branch(self, k, gradient):

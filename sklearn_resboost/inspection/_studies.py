@@ -237,9 +237,7 @@ def reorder_study(estimator, X, y, *, n_swaps=None, n_repeats=5, scoring=None, r
     n_blocks = module.n_blocks
     counts = check_counts(n_swaps, n_blocks, "n_swaps")
     if n_blocks < 2 and counts.max() > 0:
-        raise ValueError(
-            f"Swapping blocks needs at least 2 blocks; the network has {n_blocks}."
-        )
+        raise ValueError(f"Swapping blocks needs at least 2 blocks; the network has {n_blocks}.")
     rng = check_random_state(random_state)
     score = _scorer_of(estimator, X, y, scoring)
     original = np.arange(n_blocks)
@@ -250,9 +248,7 @@ def reorder_study(estimator, X, y, *, n_swaps=None, n_repeats=5, scoring=None, r
     if n_blocks < 2:
         tau = np.ones(orders.shape[:2])
     else:
-        tau = np.array(
-            [[kendalltau(original, order).statistic for order in row] for row in orders]
-        )
+        tau = np.array([[kendalltau(original, order).statistic for order in row] for row in orders])
     scores = np.array(
         [
             [score(lambda x, order=order: scores_through(module, x, order)) for order in row]
