@@ -55,10 +55,11 @@ for kind in ("hypothesis", "feature"):
 # %%
 # Waterfalls of three samples
 # ---------------------------
-# Top: the boosting view. The prior starts from the class frequencies and the
-# first rounds do most of the work. Bottom: the ResNet view of the same
-# scores. The stem's share is large, because the final head reads the stem's
-# output through every skip connection; the blocks then correct it.
+# Top: the boosting view. The prior starts from the class frequencies; the
+# early rounds move the score most and the last ones little. Bottom: the
+# ResNet view of the same scores. The stem's share, which the final head reads
+# through every skip connection, is among the largest bars; the blocks add
+# their corrections to it.
 samples = [0, 1, 2]
 fig, axes = plt.subplots(2, 3, figsize=(12, 7), layout="constrained")
 for row, kind in zip(axes, ("hypothesis", "feature")):
