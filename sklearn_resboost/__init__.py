@@ -3,6 +3,7 @@
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
+from . import inspection
 
 __version__ = "0.1.0"
 
