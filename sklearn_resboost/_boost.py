@@ -19,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._device import module_from_bytes, module_to_bytes, resolve_device, seeded
+from ._device import inference_mode, module_from_bytes, module_to_bytes, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import MLPBlock, ResNet, Stem, zero_last_layer
@@ -537,21 +537,10 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
 
     @contextlib.contextmanager
     def _inference(self, X):
-        """Validate ``X`` and yield ``(module, X)`` ready for an inference pass.
-
-        On the CPU inference runs in float64: float32 matrix products depend on
-        the batch's size, and a row's prediction must not depend on which other
-        rows are predicted with it. The module is returned to float32 after.
-        """
+        """Validate ``X`` and yield ``(module, X)`` ready for an inference pass."""
         X = self._validate_X(X)
-        module = self.module_.eval()
-        dtype = torch.float64 if self.device_.type == "cpu" else torch.float32
-        module.to(dtype)
-        try:
-            with torch.no_grad():
-                yield module, X.to(dtype)
-        finally:
-            module.float()
+        with inference_mode(self.module_) as module, torch.no_grad():
+            yield module, X
 
     def _format(self, scores):
         """Drop the output axis of single-output scores."""

@@ -29,7 +29,7 @@ class Stem(nn.Module):
     def forward(self, x):
         # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
         # linear map; 1e4 standard deviations is never reached by real data.
-        x = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        x = ((x.to(self.center.dtype) - self.center) / self.scale).clamp(-1e4, 1e4)
         return self.linear(x)
 
 

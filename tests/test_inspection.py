@@ -110,8 +110,10 @@ def end_to_end_like(multiclass):
 
 def hand_forward(module, X, blocks, skip=True):
     """The network written out: blocks applied in the given order, the final head on top."""
+    # In float64, as the estimators predict on the CPU.
+    module = copy.deepcopy(module).double().eval()
     with torch.no_grad():
-        g = module.stem(torch.as_tensor(X, dtype=torch.float32))
+        g = module.stem(torch.as_tensor(X, dtype=torch.float64))
         for k in blocks:
             branch = module.blocks[k](g)
             g = g + module.learning_rate * branch if skip else branch

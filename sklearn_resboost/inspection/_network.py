@@ -8,7 +8,6 @@ estimator's convention for turning raw scores into predictions, so that they
 work for every estimator of the package.
 """
 
-import contextlib
 from numbers import Integral
 
 import numpy as np
@@ -21,6 +20,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
+from .._device import inference_mode
 from .._modules import ResNet
 from .._trainer import batched
 
@@ -78,17 +78,6 @@ def check_counts(values, n_blocks, name, upper=None):
     return counts
 
 
-@contextlib.contextmanager
-def eval_mode(module):
-    """Evaluation mode (no dropout), restoring the caller's training flag on exit."""
-    training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(training)
-
-
 def scores_through(module, X, blocks):
     """Final-head scores when ``g_0`` passes through ``blocks`` in that order.
 
@@ -98,7 +87,7 @@ def scores_through(module, X, blocks):
     """
     head = module.heads[module.n_blocks]
     chunks = []
-    with torch.no_grad(), eval_mode(module):
+    with torch.no_grad(), inference_mode(module):
         for s in batched(len(X), BATCH_SIZE):
             g = module.stem(X[s])
             for k in blocks:
@@ -111,7 +100,7 @@ def stage_scores(module, X, stage):
     """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
     head = module.heads[stage]
     chunks = []
-    with torch.no_grad(), eval_mode(module):
+    with torch.no_grad(), inference_mode(module):
         for s in batched(len(X), BATCH_SIZE):
             g = module.stem(X[s])
             for k in range(stage):
@@ -123,7 +112,7 @@ def stage_scores(module, X, stage):
 def hypothesis_ensemble(module, X):
     """``z_0, h_0, ..., h_{T-1}`` with ``h_t = z_{t+1} - z_t``, shape ``(T + 1, n, K)``."""
     chunks = []
-    with torch.no_grad(), eval_mode(module):
+    with torch.no_grad(), inference_mode(module):
         for s in batched(len(X), BATCH_SIZE):
             stages = [
                 module.scores(head, g).double().cpu()
@@ -145,7 +134,7 @@ def feature_ensemble(module, X):
     weight = head.weight.detach().double().cpu().numpy().T * scale
     bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
     chunks = []
-    with torch.no_grad(), eval_mode(module):
+    with torch.no_grad(), inference_mode(module):
         for s in batched(len(X), BATCH_SIZE):
             gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
             parts = [gs[0] @ weight + bias]

@@ -10,13 +10,13 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
 from .._trainer import batched
+from .._device import inference_mode
 from ._network import (
     PathGradients,
     check_counts,
     check_network,
     check_targets,
     encode_targets,
-    eval_mode,
     frozen,
     make_scorer,
     scores_through,
@@ -453,7 +453,7 @@ def gradient_by_path_length(estimator, X, y, *, n_samples=10, coverage=0.9, rand
     # norm_sums[k][j]: sum over rows of the gradient norm of subset j of length k.
     norm_sums = [np.zeros(len(s)) for s in subsets]
     full_sum = 0.0
-    with eval_mode(module):
+    with inference_mode(module):
         for rows in batched(len(X_tensor), GRADIENT_BATCH_SIZE):
             gradients = PathGradients(estimator, module, X_tensor[rows], targets[rows])
             full_sum += gradients.full().norm(dim=1).sum().item()
