@@ -5,6 +5,7 @@ from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
+from . import inspection
 
 __version__ = "0.1.0"
 

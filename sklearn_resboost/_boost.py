@@ -1,5 +1,6 @@
 """BoostResNet estimators: one residual block per boosting round."""
 
+import contextlib
 import copy
 import time
 import warnings
@@ -18,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._device import resolve_device, seeded
+from ._device import inference_mode, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
 from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -171,9 +172,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     # -- fitting ---------------------------------------------------------------
 
     def _make_block(self):
+        """A new residual branch whose last layer is zero: the round starts at z_t."""
         if self.block == "mlp":
-            return MLPBlock(self.width, self.hidden_size, self.dropout)
-        block = self.block(self.width)
+            block = MLPBlock(self.width, self.hidden_size, self.dropout)
+        else:
+            block = self.block(self.width)
         if not isinstance(block, torch.nn.Module):
             raise ValueError(
                 f"block must return a torch.nn.Module; block({self.width}) returned "
@@ -227,16 +230,14 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         y, n_outputs, loss = self._encode_target(y, sample_weight)
         sample_weight = self._class_sample_weight(y, sample_weight)
         keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight must have at least one positive entry.")
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._check_weighted_target(y, sample_weight)
 
         if continuing:
-            if self.n_estimators < self.n_estimators_:
+            if self.n_estimators < self._n_rounds:
                 raise ValueError(
                     f"n_estimators={self.n_estimators} must be larger or equal to "
-                    f"n_estimators_={self.n_estimators_} when warm_start=True."
+                    f"the {self._n_rounds} rounds already fitted when warm_start=True."
                 )
             device = self.device_
             loss = self._loss
@@ -319,15 +320,80 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 zs.append(module.heads[stage](g))
         return torch.cat(gs), torch.cat(zs)
 
+    def _advance(self, t, inputs, G):
+        """Representation ``g_{t+1}`` and head-``t + 1`` scores after block ``t``."""
+        module = self.module_
+        if t == 0:
+            return self._head_scores(inputs, 1)
+        G = evaluate(lambda g: module.step(t, g), G, EVAL_BATCH_SIZE)
+        return G, evaluate(module.heads[t + 1], G, EVAL_BATCH_SIZE)
+
+    def _train_round(self, t, trainer, train, G, G_val, validation, n_rows):
+        """Add block ``t`` and head ``t + 1`` and train them; return the new train state."""
+        module = self.module_
+        X, y, w = train
+        nu = self.learning_rate
+        previous = module.heads[t]
+        block = self._make_block().to(X.device)
+        # The head's change is trained as nu * delta, so it is shrunk like the
+        # block's branch while the round still minimises exactly what it keeps.
+        delta = torch.nn.Linear(previous.in_features, previous.out_features).to(X.device)
+        with torch.no_grad():
+            delta.weight.zero_()
+            delta.bias.zero_()
+        module.blocks.append(block)
+        module.heads.append(copy.deepcopy(previous))
+        previous.requires_grad_(False)
+
+        def head(g):
+            return previous(g) + nu * delta(g)
+
+        if t == 0:
+            trained = [module.stem, block, delta]
+
+            def forward(x):
+                return head(module.step(0, module.stem(x)))
+
+        else:
+            trained = [block, delta]
+
+            def forward(g):
+                return head(module.step(t, g))
+
+        inputs = X if t == 0 else G
+        rows = slice(None)
+        if n_rows < len(X):
+            rows = torch.randperm(len(X), device=X.device)[:n_rows]
+        round_validation = None
+        if validation is not None:
+            round_validation = (validation[0] if t == 0 else G_val, *validation[1:])
+        try:
+            trainer.fit(
+                forward,
+                trained,
+                [module.stem, block],
+                inputs[rows],
+                y[rows],
+                w[rows],
+                validation=round_validation,
+            )
+        finally:
+            previous.requires_grad_(True)
+        with torch.no_grad():
+            module.heads[t + 1].weight.add_(nu * delta.weight)
+            module.heads[t + 1].bias.add_(nu * delta.bias)
+        return self._advance(t, X, G)
+
     def _boost(self, train, validation, device, monitor, early_stopping):
         module = self.module_
         loss = self._loss
         X, y, w = train
-        begin = module.n_blocks
-        G, Z = self._head_scores(X, begin)
+        G, Z = self._head_scores(X, module.n_blocks)
+        G_val = Z_val = None
         if validation is not None:
-            G_val, Z_val = self._head_scores(validation[0], begin)
+            G_val, Z_val = self._head_scores(validation[0], module.n_blocks)
         if not self.train_score_:
+            self._n_rounds = 0
             self.train_score_.append(loss.value(Z, y, w))
             if validation is not None:
                 self.validation_score_.append(loss.value(Z_val, *validation[1:]))
@@ -337,7 +403,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             columns = ["Val Loss"] if validation is not None else []
             columns += [name.rstrip("_").replace("_", " ").title() for name in self._reported]
             reporter = _VerboseReporter(self.verbose, columns)
-            reporter.start(self.n_estimators, begin)
+            reporter.start(self.n_estimators, self._n_rounds)
 
         def log_epoch(epoch, train_objective, val_objective):
             val = "" if val_objective is None else f", validation objective {val_objective:.5f}"
@@ -353,88 +419,51 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             log=log_epoch if self.verbose > 1 else None,
         )
         n_rows = max(1, int(round(self.subsample * len(X))))
-        nu = self.learning_rate
-        for t in range(begin, self.n_estimators):
+        discarded = 0
+        while self._n_rounds < self.n_estimators:
+            i = self._n_rounds
+            self._n_rounds += 1
+            t = module.n_blocks
             seed = int(self._rng.randint(np.iinfo(np.int32).max))
             stem_state = copy.deepcopy(module.stem.state_dict()) if t == 0 else None
             try:
                 with seeded(seed, device):
-                    block = self._make_block().to(device)
-                    head = copy.deepcopy(module.heads[t])
-                    module.blocks.append(block)
-                    module.heads.append(head)
-                    rows = (
-                        torch.randperm(len(X), device=device)[:n_rows]
-                        if n_rows < len(X)
-                        else slice(None)
-                    )
-                    inputs = X if t == 0 else G
-                    if t == 0:
-                        trained = [module.stem, block, head]
-
-                        def forward(x):
-                            return head(module.step(0, module.stem(x)))
-
-                    else:
-                        trained = [block, head]
-
-                        def forward(g):
-                            return head(module.step(t, g))
-
-                    round_validation = None
-                    if validation is not None:
-                        val_inputs = validation[0] if t == 0 else G_val
-                        round_validation = (val_inputs, *validation[1:])
-                    trainer.fit(
-                        forward,
-                        trained,
-                        [block],
-                        inputs[rows],
-                        y[rows],
-                        w[rows],
-                        validation=round_validation,
-                    )
-                    # Shrink the head's change as the block's branch is shrunk.
-                    with torch.no_grad():
-                        previous = module.heads[t]
-                        head.weight.copy_(previous.weight + nu * (head.weight - previous.weight))
-                        head.bias.copy_(previous.bias + nu * (head.bias - previous.bias))
-                    if t == 0:
-                        G_new, Z_new = self._head_scores(X, 1)
-                    else:
-                        G_new = evaluate(lambda g: module.step(t, g), G, EVAL_BATCH_SIZE)
-                        Z_new = evaluate(head, G_new, EVAL_BATCH_SIZE)
-                    train_loss = loss.value(Z_new, y, w)
+                    G_new, Z_new = self._train_round(t, trainer, train, G, G_val, validation, n_rows)
+                train_loss = loss.value(Z_new, y, w)
             except KeyboardInterrupt:
                 self._rollback(t, stem_state)
                 warnings.warn(
-                    f"fit was interrupted during round {t}; the unfinished round was "
-                    f"rolled back and the model keeps its {t} completed round(s).",
+                    f"fit was interrupted during round {i}; the unfinished round was "
+                    f"rolled back and the model keeps its {t} block(s).",
                     UserWarning,
                     stacklevel=3,
                 )
                 break
-
             if not np.isfinite(train_loss):
                 self._rollback(t, stem_state)
                 warnings.warn(
-                    f"Round {t} produced a non-finite training loss and was rolled back; "
-                    f"boosting stopped with {t} round(s). Try a smaller lr.",
+                    f"Round {i} produced a non-finite training loss and was rolled back; "
+                    f"boosting stopped with {t} block(s). Try a smaller lr.",
                     ConvergenceWarning,
                     stacklevel=3,
                 )
                 break
             if train_loss > self.train_score_[-1]:
-                # Never keep a round that made the ensemble worse on its own objective.
+                # Never keep a round that made the ensemble worse on its own
+                # objective; a later round (other seed, other subsample) may help.
                 self._rollback(t, stem_state)
+                discarded += 1
                 if self.verbose:
-                    print(f"Round {t} did not decrease the training loss; stopping.")
-                break
+                    print(f"Round {i} did not decrease the training loss ({train_loss:.4g}); discarded.")
+                if discarded >= self.n_iter_no_change:
+                    break
+                continue
+            discarded = 0
             diagnostics, edge = self._round_diagnostics(Z, Z_new, y, w)
             if edge is not None and self.gamma is not None and edge < self.gamma:
                 self._rollback(t, stem_state)
                 if self.verbose:
-                    print(f"Block edge {edge:.4f} of round {t} is below gamma; stopping.")
+                    print(f"Block edge {edge:.4f} of round {i} is below gamma; stopping.")
                 break
 
             G, Z = G_new, Z_new
@@ -443,18 +472,24 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 getattr(self, name).append(value)
             val_loss = None
             if validation is not None:
-                if t == 0:
-                    G_val, Z_val = self._head_scores(validation[0], 1)
-                else:
-                    G_val = evaluate(lambda g: module.step(t, g), G_val, EVAL_BATCH_SIZE)
-                    Z_val = evaluate(head, G_val, EVAL_BATCH_SIZE)
+                G_val, Z_val = self._advance(t, validation[0], G_val)
                 val_loss = loss.value(Z_val, *validation[1:])
                 self.validation_score_.append(val_loss)
             if reporter is not None:
                 values = [val_loss] if validation is not None else []
                 values += [diagnostics[name] for name in self._reported]
-                reporter.update(t, train_loss, values)
-            if monitor is not None and monitor(t, self, locals()):
+                reporter.update(i, train_loss, values)
+            try:
+                stop = monitor is not None and monitor(i, self, locals())
+            except KeyboardInterrupt:
+                warnings.warn(
+                    f"fit was interrupted after round {i}; the model keeps its "
+                    f"{module.n_blocks} block(s).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                break
+            if stop:
                 break
             if early_stopping and self._should_stop():
                 break
@@ -502,7 +537,17 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     def _validate_X(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        if not X.flags.writeable:
+            # torch cannot wrap read-only memory (DataFrames, memmaps) without a copy.
+            X = X.copy()
         return torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+
+    @contextlib.contextmanager
+    def _inference(self, X):
+        """Validate ``X`` and yield ``(module, X)`` ready for an inference pass."""
+        X = self._validate_X(X)
+        with inference_mode(self.module_) as module, torch.no_grad():
+            yield module, X
 
     def _format(self, scores):
         """Drop the output axis of single-output scores."""
@@ -510,18 +555,14 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     def _raw_scores(self, X):
         """Scores of the final stage, shape (n_samples, K), float64."""
-        X = self._validate_X(X)
-        module = self.module_.eval()
-        with torch.no_grad():
+        with self._inference(X) as (module, X):
             scores = evaluate(module, X, EVAL_BATCH_SIZE)
         return scores.double().cpu().numpy()
 
     def _all_stage_scores(self, X):
         """Scores ``z_0, ..., z_T`` of every stage in one pass, shape (T + 1, n, K)."""
-        X = self._validate_X(X)
-        module = self.module_.eval()
         chunks = []
-        with torch.no_grad():
+        with self._inference(X) as (module, X):
             for s in batched(len(X), EVAL_BATCH_SIZE):
                 chunks.append(torch.stack(list(module.staged_scores(X[s]))).double().cpu())
         return torch.cat(chunks, dim=1).numpy()
@@ -571,13 +612,12 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 (n_estimators_ + 1, n_samples, K)
             Per-stage contributions.
         """
-        X = self._validate_X(X)
-        module = self.module_.eval()
-        head = module.heads[module.n_blocks]
-        weight = head.weight.detach().double().cpu().numpy().T * module.output_scale.double().cpu().numpy()
-        bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
         chunks = []
-        with torch.no_grad():
+        with self._inference(X) as (module, X):
+            head = module.heads[module.n_blocks]
+            scale = module.output_scale.double().cpu().numpy()
+            weight = head.weight.double().cpu().numpy().T * scale
+            bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
             for s in batched(len(X), EVAL_BATCH_SIZE):
                 gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
                 parts = [gs[0] @ weight + bias]
@@ -951,7 +991,8 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities, in the order of ``classes_``.
         """
-        return self._loss.proba(self._raw_scores(X))
+        scores = self._raw_scores(X)
+        return self._loss.proba(scores)
 
     def predict_log_proba(self, X):
         """Predict the logarithm of class probabilities.

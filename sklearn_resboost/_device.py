@@ -53,6 +53,28 @@ def seeded(seed, device):
         yield
 
 
+@contextlib.contextmanager
+def inference_mode(module):
+    """Put ``module`` in evaluation mode and, on the CPU, in float64, restoring both on exit.
+
+    float32 matrix products on the CPU depend on the batch's size; in float64
+    a row's output does not depend, to 1e-7, on which other rows share its
+    batch. On CUDA inference stays in float32 for speed.
+    """
+    training = module.training
+    parameter = next(module.parameters(), None)
+    on_cpu = parameter is None or parameter.device.type == "cpu"
+    module.eval()
+    if on_cpu:
+        module.double()
+    try:
+        yield module
+    finally:
+        if on_cpu:
+            module.float()
+        module.train(training)
+
+
 def module_to_bytes(module):
     """Serialise a module (structure and weights) with ``torch.save``."""
     buffer = io.BytesIO()

@@ -29,15 +29,15 @@ class Stem(nn.Module):
     def forward(self, x):
         # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
         # linear map; 1e4 standard deviations is never reached by real data.
-        x = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        x = ((x.to(self.center.dtype) - self.center) / self.scale).clamp(-1e4, 1e4)
         return self.linear(x)
 
 
 class MLPBlock(nn.Module):
     """Residual branch ``LayerNorm -> Linear -> activation -> Dropout -> Linear``.
 
-    The last layer starts at zero, so that a new block is the identity of the
-    residual stream when its boosting round begins.
+    The boosted estimators zero its last layer, so that a new block is the
+    identity of the residual stream when its boosting round begins.
 
     Parameters
     ----------

@@ -13,19 +13,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._device import resolve_device, seeded
+from ._device import inference_mode, resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
-from ._skorch import SkorchMixin, train_network
-from ._trainer import evaluate_rows
+from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
+from ._trainer import evaluate
 
 # Training sets larger than this turn early_stopping="auto" on, as in the
 # boosted estimators and HistGradientBoosting.
 AUTO_EARLY_STOPPING_SAMPLES = 10_000
 _MAX_SEED = np.iinfo(np.int32).max
-# Rows per forward pass at inference; every pass has exactly this many rows.
-PREDICT_CHUNK_SIZE = 512
 
 
 class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
@@ -243,8 +241,9 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         X = torch.tensor(X, dtype=torch.float32, device=self.device_)
-        module = self.module_.eval()
-        return evaluate_rows(module, X, PREDICT_CHUNK_SIZE).double().cpu().numpy()
+        with inference_mode(self.module_) as module, torch.no_grad():
+            scores = evaluate(module, X, EVAL_BATCH_SIZE)
+        return scores.double().cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-# A round stops when its validation objective has not improved for this many
+# A round stops when its monitored objective has not improved for this many
 # epochs; the best epoch's parameters are kept.
 ROUND_PATIENCE = 3
 
@@ -78,8 +78,11 @@ class RoundTrainer:
         inputs, y, w : torch.Tensor
             Training inputs, encoded targets and sample weights, on the device.
         validation : tuple of torch.Tensor or None
-            ``(inputs, y, w)`` of the validation rows: the round then stops when
-            their objective stops improving and keeps its best epoch.
+            ``(inputs, y, w)`` of the validation rows. The round's objective on
+            them (on the training rows when None) is checked after every epoch:
+            the round stops when it stops improving and keeps its best epoch,
+            the state it started from included, so a round never ends worse
+            than it began on the monitored rows.
 
         Returns
         -------
@@ -91,7 +94,17 @@ class RoundTrainer:
         # Normalising by the mean weight of all rows (not of the batch) keeps
         # each batch an unbiased estimate of the weighted objective.
         scale = w.mean()
-        best, best_state, stale = float("inf"), None, 0
+        monitored = validation if validation is not None else (inputs, y, w)
+
+        def monitored_objective():
+            for module in modules:
+                module.eval()
+            scores = evaluate(forward, monitored[0], self.eval_batch_size)
+            return self.loss.objective(scores, *monitored[1:]).item()
+
+        best = monitored_objective()
+        best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+        stale = 0
         epoch = 0
         for epoch in range(1, self.epochs + 1):
             for module in modules:
@@ -107,46 +120,18 @@ class RoundTrainer:
                 objective.backward()
                 optimizer.step()
                 total += objective.detach() * (s.stop - s.start)
-            val_objective = None
-            if validation is not None:
-                for module in modules:
-                    module.eval()
-                val_inputs, val_y, val_w = validation
-                scores = evaluate(forward, val_inputs, self.eval_batch_size)
-                val_objective = self.loss.objective(scores, val_y, val_w).item()
-                if val_objective < best:
-                    best, stale = val_objective, 0
-                    best_state = [copy.deepcopy(m.state_dict()) for m in modules]
-                else:
-                    stale += 1
+            objective = monitored_objective()
+            if objective < best:
+                best, stale = objective, 0
+                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+            else:
+                stale += 1
             if self.log is not None:
-                self.log(epoch, (total / n).item(), val_objective)
-            if validation is not None and stale >= ROUND_PATIENCE:
+                self.log(epoch, (total / n).item(), objective if validation is not None else None)
+            if stale >= ROUND_PATIENCE:
                 break
-        if best_state is not None:
-            for module, state in zip(modules, best_state):
-                module.load_state_dict(state)
+        for module, state in zip(modules, best_state):
+            module.load_state_dict(state)
         for module in modules:
             module.eval()
         return epoch
-
-
-def evaluate_rows(forward, inputs, chunk_size):
-    """Apply ``forward`` to ``inputs`` in chunks of exactly ``chunk_size`` rows.
-
-    The last chunk is padded with zeros. A float32 matrix product may pick a
-    different kernel, and so round differently, for a different number of
-    rows; with a fixed shape every row's output is the same whichever other
-    rows are predicted with it (scikit-learn's subset and sample-order
-    invariance checks).
-    """
-    outputs = []
-    with torch.no_grad():
-        for s in batched(len(inputs), chunk_size):
-            chunk = inputs[s]
-            n = len(chunk)
-            if n < chunk_size:
-                padding = chunk.new_zeros((chunk_size - n, *chunk.shape[1:]))
-                chunk = torch.cat([chunk, padding])
-            outputs.append(forward(chunk)[:n])
-    return torch.cat(outputs)

@@ -8,10 +8,6 @@ from sklearn.metrics import log_loss
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 
-# The test networks are tiny: torch's intra-op threads cost more than they
-# save on them, and oversubscribe a shared CPU.
-torch.set_num_threads(1)
-
 SMALL = dict(n_estimators=3, width=16, hidden_size=16, epochs_per_block=2, device="cpu")
 
 

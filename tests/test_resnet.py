@@ -7,10 +7,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_resboost import ResNetClassifier, ResNetRegressor
 
-# The test networks are tiny: torch's intra-op threads cost more than they
-# save on them, and oversubscribe a shared CPU.
-torch.set_num_threads(1)
-
 SMALL = dict(n_blocks=2, width=16, hidden_size=16, max_epochs=20, lr=1e-2, device="cpu")
 
 

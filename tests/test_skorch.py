@@ -20,10 +20,6 @@ from sklearn_resboost import (
 )
 from sklearn_resboost._skorch import TensorBatches
 
-# The test networks are tiny: torch's intra-op threads cost more than they
-# save on them, and oversubscribe a shared CPU.
-torch.set_num_threads(1)
-
 BOOST = dict(n_estimators=2, width=8, hidden_size=8, epochs_per_block=2, device="cpu", random_state=0)
 E2E = dict(n_blocks=2, width=8, hidden_size=8, max_epochs=5, lr=1e-2, device="cpu", random_state=0)
 

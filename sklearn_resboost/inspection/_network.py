@@ -1,0 +1,374 @@
+"""Modified forward passes of a fitted network, and the adapter that scores them.
+
+Every study runs the fitted ``ResNet`` of an estimator in some altered way
+(blocks deleted, reordered, or a gradient path blocked) and needs the scores
+the estimator *would* give. The functions here only rely on ``module_`` (a
+:class:`~sklearn_resboost.ResNet`), ``n_features_in_``, ``device_`` and the
+estimator's convention for turning raw scores into predictions, so that they
+work for every estimator of the package.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import expit, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.metrics import get_scorer
+from sklearn.utils import _safe_indexing
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+
+from .._device import inference_mode
+from .._modules import ResNet
+from .._trainer import batched
+
+# Rows per forward pass, so that memory does not grow with the number of rows.
+BATCH_SIZE = 8192
+
+
+def check_network(estimator):
+    """Return the fitted ``ResNet`` of ``estimator``, or raise a clear error."""
+    check_is_fitted(estimator)
+    module = getattr(estimator, "module_", None)
+    if not isinstance(module, ResNet):
+        raise TypeError(
+            "The inspection tools need an estimator of sklearn_resboost whose module_ "
+            f"is a ResNet; {type(estimator).__name__}.module_ is "
+            f"{type(module).__name__}."
+        )
+    if len(module.heads) < module.n_blocks + 1:
+        raise ValueError(
+            f"The network has {module.n_blocks} blocks but only {len(module.heads)} "
+            "heads; the final head heads[n_blocks] is missing."
+        )
+    return module
+
+
+def validate_inputs(estimator, X):
+    """Validate ``X`` as the estimator does at predict time; a float32 tensor on its device."""
+    validate = getattr(estimator, "_validate_X", None)
+    if validate is not None:
+        return validate(X)
+    X = validate_data(estimator, X, reset=False, dtype=[np.float32, np.float64])
+    return torch.as_tensor(X, dtype=torch.float32, device=estimator.device_)
+
+
+def check_targets(X, y):
+    """Check that ``y`` has one entry per row of ``X``; return it as an array."""
+    check_consistent_length(X, y)
+    return np.asarray(y)
+
+
+def check_counts(values, n_blocks, name, upper=None):
+    """Validate a number or a 1-D array of numbers of blocks, each in [0, upper]."""
+    if values is None:
+        return np.arange(n_blocks + 1)
+    counts = np.atleast_1d(np.asarray(values))
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError(f"{name} must be an int or a non-empty 1-D array of ints.")
+    if not all(isinstance(v, Integral) for v in counts.tolist()) or counts.dtype == bool:
+        raise TypeError(f"{name} must hold integers; got {values!r}.")
+    counts = counts.astype(np.int64)
+    bad = counts[(counts < 0) | ((counts > upper) if upper is not None else False)]
+    if bad.size:
+        bound = f"between 0 and {upper}" if upper is not None else "non-negative"
+        raise ValueError(f"{name} must hold integers {bound}; got {bad.tolist()}.")
+    return counts
+
+
+def scores_through(module, X, blocks):
+    """Final-head scores when ``g_0`` passes through ``blocks`` in that order.
+
+    ``blocks = range(T)`` is the network itself; leaving a block out is the
+    deletion ``g_{k+1} = g_k``; a permutation reorders the blocks while the final
+    head stays last. Returns float64 scores of shape ``(n_samples, K)``.
+    """
+    head = module.heads[module.n_blocks]
+    chunks = []
+    with torch.no_grad(), inference_mode(module):
+        for s in batched(len(X), BATCH_SIZE):
+            g = module.stem(X[s])
+            for k in blocks:
+                g = module.step(k, g)
+            chunks.append(module.scores(head, g).double().cpu())
+    return torch.cat(chunks).numpy()
+
+
+def stage_scores(module, X, stage):
+    """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
+    head = module.heads[stage]
+    chunks = []
+    with torch.no_grad(), inference_mode(module):
+        for s in batched(len(X), BATCH_SIZE):
+            g = module.stem(X[s])
+            for k in range(stage):
+                g = module.step(k, g)
+            chunks.append(module.scores(head, g).double().cpu())
+    return torch.cat(chunks).numpy()
+
+
+def hypothesis_ensemble(module, X):
+    """``z_0, h_0, ..., h_{T-1}`` with ``h_t = z_{t+1} - z_t``, shape ``(T + 1, n, K)``."""
+    chunks = []
+    with torch.no_grad(), inference_mode(module):
+        for s in batched(len(X), BATCH_SIZE):
+            stages = [
+                module.scores(head, g).double().cpu()
+                for head, g in zip(module.heads, module.representations(X[s]))
+            ]
+            chunks.append(torch.stack(stages))
+    stages = torch.cat(chunks, dim=1).numpy()
+    return np.concatenate([stages[:1], np.diff(stages, axis=0)])
+
+
+def feature_ensemble(module, X):
+    """``b_T + W_T g_0`` and ``W_T (g_{t+1} - g_t)``, shape ``(T + 1, n, K)``.
+
+    With skip connections ``g_{t+1} - g_t = nu f_t(g_t)``; the differences keep
+    the sum equal to the final scores for a plain network too.
+    """
+    head = module.heads[module.n_blocks]
+    scale = module.output_scale.double().cpu().numpy()
+    weight = head.weight.detach().double().cpu().numpy().T * scale
+    bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
+    chunks = []
+    with torch.no_grad(), inference_mode(module):
+        for s in batched(len(X), BATCH_SIZE):
+            gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
+            parts = [gs[0] @ weight + bias]
+            parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
+            chunks.append(np.stack(parts))
+    return np.concatenate(chunks, axis=1)
+
+
+def decomposition(estimator, X, kind):
+    """Per-stage contributions ``(T + 1, n, K)`` of the ``kind`` ensemble.
+
+    The estimator's own ``hypothesis_ensemble`` / ``feature_ensemble`` is used
+    when it has one; otherwise they are computed from the module.
+    """
+    module = check_network(estimator)
+    method = getattr(estimator, f"{kind}_ensemble", None)
+    if method is not None:
+        contributions = np.asarray(method(X), dtype=np.float64)
+        if contributions.ndim == 2:
+            contributions = contributions[..., None]
+        return contributions
+    X = validate_inputs(estimator, X)
+    if kind == "hypothesis":
+        return hypothesis_ensemble(module, X)
+    return feature_ensemble(module, X)
+
+
+def format_scores(estimator, scores):
+    """The estimator's output shape: single-output scores lose their last axis."""
+    fmt = getattr(estimator, "_format", None)
+    if fmt is not None:
+        return fmt(scores)
+    return scores[..., 0] if scores.shape[-1] == 1 else scores
+
+
+def labels(estimator, scores):
+    """Class labels of raw scores: the sign of a single score, else the argmax."""
+    if scores.shape[1] == 1:
+        return estimator.classes_[(scores[:, 0] > 0).astype(int)]
+    return estimator.classes_[scores.argmax(axis=1)]
+
+
+def probabilities(estimator, scores):
+    """Class probabilities of raw scores through the estimator's link.
+
+    The boosted estimators' loss knows its link (``expit(2 z)`` for the
+    exponential loss); other estimators are read as cross-entropy models,
+    ``expit(z)`` / ``softmax(z)``.
+    """
+    loss = getattr(estimator, "_loss", None)
+    if loss is not None and hasattr(loss, "proba"):
+        return loss.proba(scores)
+    if scores.shape[1] == 1:
+        p = expit(scores[:, 0])
+        return np.column_stack([1 - p, p])
+    return softmax(scores, axis=1)
+
+
+def _estimator_has(name):
+    return lambda self: hasattr(self.estimator, name)
+
+
+class _FrozenNetwork(BaseEstimator):
+    """Predictions of ``estimator`` computed from the scores of a modified network.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The fitted estimator whose prediction conventions are used.
+    forward : callable
+        Maps a validated input tensor to raw scores of shape ``(n, K)``.
+    inputs : tuple
+        ``(X, X_tensor)``: the inputs the study scores and their validated
+        tensor, reused when a scorer passes that same ``X``.
+    """
+
+    def __init__(self, estimator, forward, inputs):
+        self.estimator = estimator
+        self.forward = forward
+        self.inputs = inputs
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def _raw_scores(self, X):
+        X_seen, tensor = self.inputs
+        if X is not X_seen:
+            tensor = validate_inputs(self.estimator, X)
+        return self.forward(tensor)
+
+
+class _FrozenClassifier(ClassifierMixin, _FrozenNetwork):
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    def predict(self, X):
+        return labels(self.estimator, self._raw_scores(X))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        return format_scores(self.estimator, self._raw_scores(X))
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        return probabilities(self.estimator, self._raw_scores(X))
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+
+class _FrozenRegressor(RegressorMixin, _FrozenNetwork):
+    def predict(self, X):
+        return format_scores(self.estimator, self._raw_scores(X))
+
+
+def frozen(estimator, forward, inputs):
+    """A read-only estimator giving ``estimator``'s predictions for ``forward``'s scores."""
+    cls = _FrozenClassifier if is_classifier(estimator) else _FrozenRegressor
+    return cls(estimator, forward, inputs)
+
+
+def make_scorer(scoring):
+    """``scorer(estimator, X, y)``: the estimator's ``score`` for None, else sklearn's."""
+    if scoring is None:
+        return lambda estimator, X, y: estimator.score(X, y)
+    return get_scorer(scoring)
+
+
+def score_name(estimator, scoring):
+    """A short label of the score, for plots."""
+    if scoring is None:
+        return "accuracy" if is_classifier(estimator) else "R²"
+    if isinstance(scoring, str):
+        return scoring
+    return getattr(scoring, "__name__", "score")
+
+
+def select_rows(X, indices):
+    """Rows of ``X`` (array, DataFrame or list), keeping its type."""
+    return _safe_indexing(X, indices)
+
+
+def encode_targets(estimator, y, n_outputs, device):
+    """Targets of the gradient study's loss: class indices, or values of shape (n, K)."""
+    if is_classifier(estimator):
+        index = {label: i for i, label in enumerate(estimator.classes_.tolist())}
+        y = np.asarray(y).ravel().tolist()
+        unknown = sorted({str(label) for label in y if label not in index})
+        if unknown:
+            raise ValueError(
+                f"y contains labels {unknown} that are not in the estimator's classes_."
+            )
+        return torch.as_tensor([index[label] for label in y], device=device)
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    if y.shape[1] != n_outputs:
+        raise ValueError(f"y has {y.shape[1]} outputs but the network has {n_outputs}.")
+    return torch.as_tensor(y, dtype=torch.float32, device=device)
+
+
+def summed_loss(estimator, module, z, y):
+    """The loss whose gradient the path study measures, summed over samples.
+
+    Classifiers: cross-entropy of the raw scores read as logits (binary:
+    logistic loss of the single score). Regressors: half the squared error in
+    the standardised units the head works in, ``(z - y) / output_scale``.
+    Summing makes each row's gradient that of its own loss.
+    """
+    if is_classifier(estimator):
+        if z.shape[1] == 1:
+            return F.binary_cross_entropy_with_logits(z[:, 0], y.to(z.dtype), reduction="sum")
+        return F.cross_entropy(z, y, reduction="sum")
+    return 0.5 * (((z - y) / module.output_scale) ** 2).sum()
+
+
+class PathGradients:
+    """Gradients of the loss at ``g_0`` that flow along chosen paths of the unraveled network.
+
+    The network runs forward once; every block's input is kept as a leaf, so
+    that the gradient of any path is a chain of vector-Jacobian products of
+    the residual branches it goes through, the skips being the identity.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The fitted estimator (its type picks the loss).
+    module : ResNet
+        Its network, with skip connections.
+    X : torch.Tensor of shape (n, n_features)
+        Validated inputs.
+    y : torch.Tensor
+        Targets from :func:`encode_targets`.
+    """
+
+    def __init__(self, estimator, module, X, y):
+        self.inputs, self.branches = [], []
+        nu = module.learning_rate
+        with torch.no_grad():
+            g = module.stem(X)
+        for block in module.blocks:
+            g = g.detach().requires_grad_(True)
+            with torch.enable_grad():
+                branch = nu * block(g)
+            self.inputs.append(g)
+            self.branches.append(branch)
+            g = g + branch
+        g_T = g.detach().requires_grad_(True)
+        with torch.enable_grad():
+            loss = summed_loss(
+                estimator, module, module.scores(module.heads[module.n_blocks], g_T), y
+            )
+        (self.output_gradient,) = torch.autograd.grad(loss, g_T)
+
+    def _through_branch(self, k, gradient):
+        (gradient,) = torch.autograd.grad(
+            self.branches[k], self.inputs[k], grad_outputs=gradient, retain_graph=True
+        )
+        return gradient
+
+    def path(self, blocks):
+        """Gradient along the single path through the residual branches of ``blocks``.
+
+        Every other block passes the gradient through its skip only.
+        """
+        gradient = self.output_gradient
+        for k in sorted(blocks, reverse=True):
+            gradient = self._through_branch(k, gradient)
+        return gradient
+
+    def full(self):
+        """Gradient through every block's skip and branch: the network's own gradient."""
+        gradient = self.output_gradient
+        for k in reversed(range(len(self.branches))):
+            gradient = gradient + self._through_branch(k, gradient)
+        return gradient
