@@ -69,6 +69,20 @@ def test_plain_network_is_trained(iris):
     assert not np.allclose(clf.decision_function(X), skip.decision_function(X))
 
 
+def test_inspection_sees_the_ensemble_and_the_plain_network(iris):
+    from sklearn_resboost import inspection
+
+    X, y = iris
+    scores = {}
+    for skip in (True, False):
+        clf = ResNetClassifier(**{**SMALL, "n_blocks": 4}, skip=skip, random_state=0).fit(X, y)
+        scores[skip] = inspection.lesion_study(clf, X, y, random_state=0).single_scores
+    # Deleting one block of the residual network costs little; of the plain
+    # network, most of its accuracy (Veit et al., 2016).
+    assert scores[True].min() > 0.8
+    assert scores[False].max() < 0.8
+
+
 def test_same_seed_same_model_and_global_rng_untouched(iris):
     X, y = iris
     torch.manual_seed(123)
