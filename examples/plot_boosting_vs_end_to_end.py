@@ -31,8 +31,6 @@ of 2 to 30 blocks:
 # The networks are small (width 32) so that the whole example runs in about
 # half a minute on a laptop CPU. For such tiny networks torch's intra-op
 # threads cost more time than they save, so one thread is used.
-import time
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -61,8 +59,7 @@ common = dict(width=32, hidden_size=32, device="cpu", random_state=0)
 # depth ``t``. Boosting stops early when a round no longer lowers the training
 # loss; deeper points then repeat its last stage.
 results = {}
-start = time.perf_counter()
-boosted = BoostResNetClassifier(n_estimators=max(depths), epochs_per_block=5, lr=3e-3, **common)
+boosted = BoostResNetClassifier(n_estimators=max(depths), epochs_per_block=5, lr=1e-2, **common)
 boosted.fit(X_train, y_train)
 staged_train = [np.mean(pred == y_train) for pred in boosted.staged_predict(X_train)]
 staged_test = [np.mean(pred == y_test) for pred in boosted.staged_predict(X_test)]
@@ -70,7 +67,6 @@ last = boosted.n_estimators_
 results["BoostResNet"] = (
     [staged_train[min(d, last) - 1] for d in depths],
     [staged_test[min(d, last) - 1] for d in depths],
-    time.perf_counter() - start,
 )
 
 # %%
@@ -79,39 +75,40 @@ results["BoostResNet"] = (
 # Fine-tuning changes every block, so each depth is fitted on its own.
 models = {
     "BoostResNet + fine-tuning": lambda depth: BoostResNetClassifier(
-        n_estimators=depth, epochs_per_block=5, lr=3e-3, fine_tune_epochs=10, **common
+        n_estimators=depth, epochs_per_block=5, lr=1e-2, fine_tune_epochs=10, **common
     ),
     "ResNet, end to end": lambda depth: ResNetClassifier(
-        n_blocks=depth, max_epochs=15, lr=1e-3, **common
+        n_blocks=depth, max_epochs=15, lr=3e-3, **common
     ),
     "plain network, end to end": lambda depth: ResNetClassifier(
-        n_blocks=depth, max_epochs=15, lr=1e-3, skip=False, **common
+        n_blocks=depth, max_epochs=15, lr=3e-3, skip=False, **common
     ),
 }
 for name, make in models.items():
-    start = time.perf_counter()
     train_accuracy, test_accuracy = [], []
     for depth in depths:
         model = make(depth).fit(X_train, y_train)
         train_accuracy.append(model.score(X_train, y_train))
         test_accuracy.append(model.score(X_test, y_test))
-    results[name] = (train_accuracy, test_accuracy, time.perf_counter() - start)
+    results[name] = (train_accuracy, test_accuracy)
 
-print(f"{'method':28s} {'seconds':>8s}  " + "  ".join(f"{d:>5d}" for d in depths))
-for name, (train_accuracy, test_accuracy, seconds) in results.items():
-    row = "  ".join(f"{a:5.3f}" for a in test_accuracy)
-    print(f"{name:28s} {seconds:8.1f}  {row}")
+print(f"{'test accuracy, blocks:':28s}" + "".join(f"{d:>7d}" for d in depths))
+for name, (_, test_accuracy) in results.items():
+    print(f"{name:28s}" + "".join(f"{a:7.3f}" for a in test_accuracy))
 
 # %%
 # Accuracy against depth
 # ----------------------
-# In this run the boosted network is more accurate than the end-to-end one
-# at every depth, although the end-to-end training makes three times as many
-# block updates, and fine-tuning the boosted network end to end is the most
-# accurate of all, most of all for shallow networks: the ordering the paper
-# reports for BoostResNet, e2eBP and BoostResNet + e2eBP. The right panel puts the plain network next to the residual one: without skip
-# connections, training breaks down beyond a few blocks (He et al., 2016;
-# Veit et al., 2016), while the residual network keeps improving with depth.
+# On this small problem the three ways of training the residual network end
+# up within about one point of each other at every depth: about the noise of
+# a test set of 900 digits. Boosting gets there by training one block at a
+# time on cached inputs, with a third of the end-to-end training's block
+# updates, and end-to-end fine-tuning adds a little to the deeper boosted
+# networks. (The paper's gaps, with convolutional blocks on SVHN and
+# CIFAR-10, are larger; digits is too easy to separate the three.) The right
+# panel puts the plain network next to the residual
+# one: without skip connections, training breaks down beyond a few blocks
+# (He et al., 2016; Veit et al., 2016), while the residual network does not.
 residual = ["BoostResNet", "BoostResNet + fine-tuning", "ResNet, end to end"]
 styles = {
     name: dict(marker=marker, color=f"C{i}", label=name)
