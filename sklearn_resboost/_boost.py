@@ -585,8 +585,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
         Returns
         -------
-        contributions : ndarray of shape (n_estimators_ + 1, n_samples) or \
-                (n_estimators_ + 1, n_samples, K)
+        contributions : ndarray of shape (`n_estimators_` + 1, n_samples) or \
+                (`n_estimators_` + 1, n_samples, K)
             Per-stage contributions.
         """
         stages = self._all_stage_scores(X)
@@ -608,8 +608,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
         Returns
         -------
-        contributions : ndarray of shape (n_estimators_ + 1, n_samples) or \
-                (n_estimators_ + 1, n_samples, K)
+        contributions : ndarray of shape (`n_estimators_` + 1, n_samples) or \
+                (`n_estimators_` + 1, n_samples, K)
             Per-stage contributions.
         """
         chunks = []
@@ -725,16 +725,16 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         Class labels.
     n_classes_ : int
         Number of classes.
-    train_score_ : ndarray of shape (n_estimators_ + 1,)
+    train_score_ : ndarray of shape (`n_estimators_` + 1,)
         Training loss of the prior and after every round.
     validation_score_ : ndarray
         Validation loss of the prior and after every round (empty without early
         stopping).
-    hypothesis_edges_ : ndarray of shape (n_estimators_,)
+    hypothesis_edges_ : ndarray of shape (`n_estimators_`,)
         Edges ``gamma~_{t+1}`` of the hypothesis modules.
-    block_edges_ : ndarray of shape (n_estimators_,)
+    block_edges_ : ndarray of shape (`n_estimators_`,)
         Edges ``gamma_t`` of the weak module classifiers.
-    alphas_ : ndarray of shape (n_estimators_,)
+    alphas_ : ndarray of shape (`n_estimators_`,)
         ``0.5 log((1 + gamma~_{t+1}) / (1 - gamma~_{t+1}))``.
     fine_tune_history_ : list of dict
         One record per fine-tuning epoch (``epoch``, ``train_loss``,
@@ -742,7 +742,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         ``fine_tune_epochs=0``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
     device_ : torch.device
         Device the network lives on.
@@ -1104,7 +1104,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         Number of blocks kept.
     n_outputs_ : int
         Number of targets.
-    train_score_ : ndarray of shape (n_estimators_ + 1,)
+    train_score_ : ndarray of shape (`n_estimators_` + 1,)
         Training loss (standardised targets) of the prior and after each round.
     validation_score_ : ndarray
         Validation loss per stage (empty without early stopping).
@@ -1114,7 +1114,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         ``fine_tune_epochs=0``.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
     device_ : torch.device
         Device the network lives on.

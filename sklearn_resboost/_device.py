@@ -8,7 +8,30 @@ import torch
 
 
 class DeviceWarning(UserWarning):
-    """A model saved on one device was loaded on another."""
+    """A model saved on one device was loaded on another.
+
+    Emitted when a model fitted on a CUDA device is unpickled, or loaded with
+    :func:`~sklearn_resboost.load`, on a machine without CUDA or with fewer
+    GPUs: the network is moved to the CPU and ``device_`` says so.
+
+    Examples
+    --------
+    Silence the warning where the move is expected, or turn it into an error
+    where it is not:
+
+    >>> import pickle, warnings
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_resboost import BoostResNetClassifier, DeviceWarning
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BoostResNetClassifier(n_estimators=1, width=16, hidden_size=16,
+    ...                             device="cpu", random_state=0).fit(X, y)
+    >>> data = pickle.dumps(clf)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", DeviceWarning)
+    ...     restored = pickle.loads(data)
+    >>> restored.device_
+    device(type='cpu')
+    """
 
 
 def resolve_device(device):

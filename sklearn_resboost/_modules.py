@@ -13,6 +13,15 @@ class Stem(nn.Module):
         Number of input features, >= 1.
     width : int
         Width of the residual stream, >= 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import Stem
+    >>> stem = Stem(n_features=2, width=4)
+    >>> stem.set_normalisation(center=[10.0, 1000.0], scale=[2.0, 500.0])
+    >>> stem(torch.tensor([[10.0, 1000.0], [12.0, 500.0]])).shape
+    torch.Size([2, 4])
     """
 
     def __init__(self, n_features, width):
@@ -47,6 +56,20 @@ class MLPBlock(nn.Module):
         Width of the hidden layer, >= 1.
     dropout : float
         Dropout probability in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import MLPBlock
+    >>> block = MLPBlock(width=8, hidden_size=16)
+    >>> block(torch.ones(3, 8)).shape
+    torch.Size([3, 8])
+
+    A custom residual branch for the estimators' ``block`` parameter is any
+    callable that takes the width and returns such a module:
+
+    >>> from sklearn_resboost import BoostResNetClassifier
+    >>> clf = BoostResNetClassifier(block=lambda width: MLPBlock(width, 2 * width))
     """
 
     def __init__(self, width, hidden_size, dropout=0.0):
@@ -98,6 +121,33 @@ class ResNet(nn.Module):
         Shrinkage ``nu`` applied to every residual branch, > 0.
     skip : bool
         Whether the blocks have skip connections.
+
+    Examples
+    --------
+    Every fitted estimator of the package keeps its network in ``module_``:
+
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_resboost import BoostResNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BoostResNetClassifier(n_estimators=2, width=16, hidden_size=16,
+    ...                             epochs_per_block=2, device="cpu",
+    ...                             random_state=0).fit(X, y)
+    >>> net = clf.module_
+    >>> net.n_blocks, len(net.heads)
+    (2, 3)
+    >>> x = torch.as_tensor(X[:5], dtype=torch.float32)
+    >>> [tuple(z.shape) for z in net.staged_scores(x)]
+    [(5, 3), (5, 3), (5, 3)]
+
+    A network can also be assembled by hand, for a custom training loop:
+
+    >>> from sklearn_resboost import MLPBlock, ResNet, Stem
+    >>> net = ResNet(Stem(4, 8), n_outputs=3, learning_rate=0.5)
+    >>> _ = net.blocks.append(MLPBlock(8, 16))
+    >>> _ = net.heads.extend([torch.nn.Linear(8, 3), torch.nn.Linear(8, 3)])
+    >>> net(x).shape
+    torch.Size([5, 3])
     """
 
     def __init__(self, stem, n_outputs, learning_rate=1.0, skip=True):
@@ -112,6 +162,7 @@ class ResNet(nn.Module):
 
     @property
     def n_blocks(self):
+        """Number of residual blocks."""
         return len(self.blocks)
 
     def scores(self, head, g):

@@ -314,7 +314,7 @@ _SHARED_ATTRIBUTES = """\
         callbacks.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
     device_ : torch.device
         Device the network lives on."""
