@@ -23,7 +23,7 @@ from ._device import inference_mode, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
 from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, ResNet, Stem, zero_last_layer
+from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
 from ._trainer import RoundTrainer, batched, evaluate
@@ -173,21 +173,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     def _make_block(self):
         """A new residual branch whose last layer is zero: the round starts at z_t."""
-        if self.block == "mlp":
-            block = MLPBlock(self.width, self.hidden_size, self.dropout)
-        else:
-            block = self.block(self.width)
-        if not isinstance(block, torch.nn.Module):
-            raise ValueError(
-                f"block must return a torch.nn.Module; block({self.width}) returned "
-                f"{type(block).__name__}."
-            )
-        if not zero_last_layer(block):
-            raise ValueError(
-                "The module returned by block has no layer with a 'weight' parameter "
-                "to zero-initialise; a new block must start as the identity."
-            )
-        return block
+        return make_block(self.block, self.width, self.hidden_size, self.dropout)
 
     def _is_fitted(self):
         return hasattr(self, "module_")
