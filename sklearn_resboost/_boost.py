@@ -315,6 +315,9 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         # noisy steps, larger ones fewer and larger batches.
         return min(AUTO_BATCH_RANGE[1], max(AUTO_BATCH_RANGE[0], n_samples // 40))
 
+    def _training_batch_size(self):
+        return self._batch_size
+
     def _advance(self, t, inputs, G):
         """Representation ``g_{t+1}`` and head-``t + 1`` scores after block ``t``."""
         module = self.module_
@@ -405,10 +408,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             print(f"    epoch {epoch}: train objective {train_objective:.5f}{val}")
 
         n_rows = max(1, int(round(self.subsample * len(X))))
+        self._batch_size = self._resolved_batch_size(n_rows)
         trainer = RoundTrainer(
             loss,
             epochs=self.epochs_per_block,
-            batch_size=self._resolved_batch_size(n_rows),
+            batch_size=self._batch_size,
             lr=self.lr,
             weight_decay=self.weight_decay,
             eval_batch_size=EVAL_BATCH_SIZE,
