@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from joblib import parallel_config
-from joblib._parallel_backends import LokyBackend
 from sklearn.exceptions import NotFittedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, validation_curve
@@ -128,9 +127,10 @@ def worker_pid(estimator, X, y):
 
 
 def test_torch_follows_joblib_thread_limit_in_loky_workers(binary_data, monkeypatch):
-    # loky exports OMP_NUM_THREADS=cpu_count // n_jobs to its workers unless the
-    # parent already sets it; torch reads it when the worker imports it.
-    for var in LokyBackend.MAX_NUM_THREADS_VARS:
+    # loky exports OMP_NUM_THREADS=cpu_count // n_jobs (and the MKL equivalent)
+    # to its workers unless the parent already sets it; torch reads it when the
+    # worker imports it.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
     limit = max(1, joblib.cpu_count() // 2)
     X, y = binary_data
