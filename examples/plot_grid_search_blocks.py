@@ -51,7 +51,7 @@ torch.set_num_threads(1)
 
 X, y = load_breast_cancer(return_X_y=True)
 network = BoostResNetClassifier(
-    width=32, hidden_size=32, epochs_per_block=2, lr=3e-3, device="cpu", random_state=0
+    width=32, hidden_size=32, epochs_per_block=2, device="cpu", random_state=0
 )
 pipe = make_pipeline(StandardScaler(), network)
 blocks = [1, 2, 4, 8]
