@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
@@ -569,6 +570,45 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     def _staged_raw_scores(self, X):
         """Yield the scores of stages 1, ..., T; the network runs once."""
         yield from self._all_stage_scores(X)[1:]
+
+    def staged_score(self, X, y, sample_weight=None):
+        """Yield the score of :meth:`score` after each round; the network runs once.
+
+        Scoring every number of blocks from one fit replaces refitting at each
+        depth when choosing ``n_estimators``, as with GradientBoosting's staged
+        methods.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True labels (classifier) or values (regressor) for ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; ``None`` weighs every sample equally.
+
+        Yields
+        ------
+        score : float
+            Score of stages 1, ..., ``n_estimators_``: the accuracy for the
+            classifier, the coefficient of determination R^2 (averaged
+            uniformly over outputs) for the regressor.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_resboost import BoostResNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BoostResNetClassifier(n_estimators=4, random_state=0).fit(X, y)
+        >>> scores = list(clf.staged_score(X, y))
+        >>> len(scores) == clf.n_estimators_
+        True
+        >>> bool(scores[-1] == clf.score(X, y))
+        True
+        """
+        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
+        for y_pred in self.staged_predict(X):
+            yield float(metric(y, y_pred, sample_weight=sample_weight))
 
     def hypothesis_ensemble(self, X):
         """Decompose the scores into the prior and the weak hypotheses (boosting view).
