@@ -1,11 +1,11 @@
 """Residual networks as scikit-learn estimators, trained by boosting (BoostResNet)."""
 
+from . import inspection
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
-from . import inspection
 
 __version__ = "0.1.0"
 
@@ -19,5 +19,6 @@ __all__ = [
     "ResNetRegressor",
     "Stem",
     "__version__",
+    "inspection",
     "load",
 ]

@@ -193,7 +193,7 @@ def test_zero_weights_drop_samples(iris):
     assert not np.any(clf.predict(X) == 2)
     proba = clf.predict_proba(X)
     assert np.all(np.isfinite(proba))
-    np.testing.assert_allclose(proba[:, 2], 0.0)
+    np.testing.assert_allclose(proba[:, 2], 0.0, atol=1e-9)
 
 
 def test_custom_block(iris):
