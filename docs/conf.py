@@ -41,7 +41,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-# benchmark_results.rst is written by benchmarks/run.py and included by benchmarks.rst.
+# benchmark_results.rst is written by benchmarks/run.py, for benchmarks.rst to include.
 exclude_patterns = [
     "_build",
     "README.md",

@@ -58,7 +58,8 @@ reg = BoostResNetRegressor(
     random_state=0,
 ).fit(X_train, Y_train)
 print(f"{reg.n_estimators_} blocks, {reg.n_outputs_} outputs")
-print("predictions:", reg.predict(X_test[:2]).round(3))
+with np.printoptions(suppress=True, precision=3):
+    print("predictions:", reg.predict(X_test[:2]))
 print("test R^2 per target:", r2_score(Y_test, reg.predict(X_test), multioutput="raw_values").round(3))
 
 # %%
@@ -67,8 +68,8 @@ print("test R^2 per target:", r2_score(Y_test, reg.predict(X_test), multioutput=
 # ``staged_predict`` yields the predictions of every stage in one pass of the
 # network; scoring each of them per output shows how each target improves
 # with depth. The second target, a product of two features minus a square, is
-# fitted almost entirely by the first block; the other two keep gaining from
-# later blocks. ``train_score_`` is the training loss in standardised units:
+# fitted almost entirely by the first block; the third, with its sine, gains
+# the most from the later blocks. ``train_score_`` is the training loss in standardised units:
 # the mean over the three outputs of the squared error of the standardised
 # targets, so the prior's loss (stage 0) is exactly 1.
 staged = np.array(

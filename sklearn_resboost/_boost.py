@@ -195,7 +195,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             Non-negative weights; ``None`` weighs every sample equally. Samples
             of zero weight are dropped.
         monitor : callable, default=None
-            Called as ``monitor(i, self, locals())`` after round ``i``; training
+            Called as ``monitor(i, self, locals())`` after every kept round
+            ``i`` (discarded rounds are counted but not reported); training
             stops when it returns True, as in GradientBoosting.
 
         Returns
@@ -704,8 +705,9 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         parametrised layer is zero-initialised.
     epochs_per_block : int, default=10
         Upper bound on the passes over the training rows in each round, in
-        [1, inf). With early stopping a round also ends when its validation loss
-        stopped improving for 3 epochs.
+        [1, inf). A round ends earlier once its objective on the monitored
+        rows (the validation rows with early stopping, else its training rows)
+        has not improved for 3 epochs, and keeps its best epoch.
     batch_size : int or "auto", default="auto"
         Rows per optimiser step, in [1, inf). ``"auto"`` uses
         ``min(256, max(32, n_samples // 40))`` for the ``n_samples`` rows a
@@ -713,7 +715,8 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
     lr : float, default=1e-3
         AdamW step size, in (0, inf).
     weight_decay : float, default=1e-4
-        AdamW weight decay of the blocks' weight matrices, in [0, inf).
+        AdamW weight decay of the blocks' (and in round 0 the stem's) weight
+        matrices, in [0, inf).
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
     subsample : float, default=1.0
@@ -731,7 +734,8 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         stopping, in (0, 1).
     n_iter_no_change : int, default=10
         Rounds without an improvement larger than ``tol`` before stopping, in
-        [1, inf).
+        [1, inf); also the number of discarded rounds in a row (rounds that
+        raised the training loss) after which boosting stops.
     tol : float, default=1e-7
         Minimum decrease of the validation loss counted as an improvement, in
         [0, inf).
@@ -1100,7 +1104,9 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         Residual branch; see :class:`BoostResNetClassifier`.
     epochs_per_block : int, default=10
         Upper bound on the passes over the training rows in each round, in
-        [1, inf).
+        [1, inf). A round ends earlier once its objective on the monitored
+        rows (the validation rows with early stopping, else its training rows)
+        has not improved for 3 epochs, and keeps its best epoch.
     batch_size : int or "auto", default="auto"
         Rows per optimiser step, in [1, inf). ``"auto"`` uses
         ``min(256, max(32, n_samples // 40))`` for the ``n_samples`` rows a
@@ -1108,7 +1114,8 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
     lr : float, default=1e-3
         AdamW step size, in (0, inf).
     weight_decay : float, default=1e-4
-        AdamW weight decay of the blocks' weight matrices, in [0, inf).
+        AdamW weight decay of the blocks' (and in round 0 the stem's) weight
+        matrices, in [0, inf).
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
     subsample : float, default=1.0
@@ -1119,7 +1126,9 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
     validation_fraction : float, default=0.1
         Fraction of the training data set aside for early stopping, in (0, 1).
     n_iter_no_change : int, default=10
-        Rounds without improvement before stopping, in [1, inf).
+        Rounds without an improvement larger than ``tol`` before stopping, in
+        [1, inf); also the number of discarded rounds in a row (rounds that
+        raised the training loss) after which boosting stops.
     tol : float, default=1e-7
         Minimum decrease of the validation loss counted as an improvement, in
         [0, inf).

@@ -14,8 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 PUBLIC = [
-    (sklearn_resboost, name) for name in sklearn_resboost.__all__ if name != "__version__"
-] + [(inspection, name) for name in inspection.__all__]
+    (module, name)
+    for module in (sklearn_resboost, inspection)
+    for name in module.__all__
+    if name != "__version__" and not inspect.ismodule(getattr(module, name))
+]
 
 
 def _public_ids():
