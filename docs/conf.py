@@ -113,5 +113,5 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "installation": [], "quickstart": [], "citation": []}
+html_sidebars = {page: [] for page in ("index", "installation", "quickstart", "benchmarks", "changelog", "citation")}
 html_show_sourcelink = True
