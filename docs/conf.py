@@ -113,5 +113,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {page: [] for page in ("index", "installation", "quickstart", "benchmarks", "changelog", "citation")}
+# Single pages have no section navigation to show.
+html_sidebars = {
+    page: [] for page in ("index", "installation", "quickstart", "benchmarks", "changelog", "citation")
+}
 html_show_sourcelink = True
