@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 # The gallery's examples draw their figures off screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import sklearn_resboost  # noqa: E402
+import sklearn_resboost
 
 # -- Project -------------------------------------------------------------------
 
@@ -114,7 +114,6 @@ html_theme_options = {
     "footer_end": ["sphinx-version", "theme-version"],
 }
 # Single pages have no section navigation to show.
-html_sidebars = {
-    page: [] for page in ("index", "installation", "quickstart", "benchmarks", "changelog", "citation")
-}
+single_pages = ("index", "installation", "quickstart", "benchmarks", "changelog", "citation")
+html_sidebars = {page: [] for page in single_pages}
 html_show_sourcelink = True

@@ -25,8 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
@@ -60,7 +60,8 @@ reg = BoostResNetRegressor(
 print(f"{reg.n_estimators_} blocks, {reg.n_outputs_} outputs")
 with np.printoptions(suppress=True, precision=3):
     print("predictions:", reg.predict(X_test[:2]))
-print("test R^2 per target:", r2_score(Y_test, reg.predict(X_test), multioutput="raw_values").round(3))
+r2 = r2_score(Y_test, reg.predict(X_test), multioutput="raw_values")
+print("test R^2 per target:", r2.round(3))
 
 # %%
 # Staged R² per target

@@ -23,8 +23,8 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -58,9 +58,10 @@ print("predicted:", clf.predict(X_test[:3]), "true:", y_test[:3])
 # --------------------
 # The network after ``t`` rounds is the boosted model of depth ``t``, read by
 # the head of stage ``t``; the staged methods (``staged_score``,
-# ``staged_predict``, ...) evaluate all stages in one pass of the network. ``train_score_`` holds the training loss of the prior (stage
-# 0) and after every round: it never increases, because a round that raised it
-# would have been discarded.
+# ``staged_predict``, ...) evaluate all stages in one pass of the network.
+# ``train_score_`` holds the training loss of the prior (stage 0) and after
+# every round: it never increases, because a round that raised it would have
+# been discarded.
 train_accuracy = list(clf.staged_score(X_train, y_train))
 test_accuracy = list(clf.staged_score(X_test, y_test))
 stages = np.arange(1, clf.n_estimators_ + 1)
