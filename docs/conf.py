@@ -18,6 +18,10 @@ sys.path.insert(0, str(ROOT))
 # The gallery's examples draw their figures off screen.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# sphinx-gallery links the names the examples use even when it does not run
+# them (-D plot_gallery=0); HalvingGridSearchCV only exists after this import.
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+
 import sklearn_resboost
 
 # -- Project -------------------------------------------------------------------
