@@ -17,13 +17,14 @@ from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import inference_mode, module_from_bytes, module_to_bytes, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import MLPBlock, ResNet, Stem, zero_last_layer
-from ._trainer import RoundTrainer, batched, evaluate
+from ._trainer import RoundTrainer, evaluate, map_batches
+from ._validation import FLOAT32_MAX, check_class_weight, validate_X
 
 # Rows per forward pass at inference, so that memory does not grow with the
 # number of rows predicted.
@@ -211,12 +212,11 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         continuing = self.warm_start and self._is_fitted()
-        X, y = validate_data(
+        X, y = validate_X(
             self,
             X,
             y,
             reset=not continuing,
-            dtype=[np.float32, np.float64],
             multi_output=isinstance(self, RegressorMixin),
             y_numeric=isinstance(self, RegressorMixin),
         )
@@ -228,6 +228,9 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         keep = sample_weight > 0
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._check_weighted_target(y, sample_weight)
+        # Only relative weights matter; scaling by the largest keeps them
+        # inside the float32 range of the training tensors.
+        sample_weight = sample_weight / sample_weight.max()
 
         if continuing:
             if self.n_estimators < self._n_rounds:
@@ -246,12 +249,19 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         if early_stopping == "auto":
             early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
         if early_stopping:
-            train_idx, val_idx = train_test_split(
-                np.arange(len(X)),
-                test_size=self.validation_fraction,
-                stratify=self._stratify(y),
-                random_state=self._split_seed,
-            )
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(len(X)),
+                    test_size=self.validation_fraction,
+                    stratify=self._stratify(y),
+                    random_state=self._split_seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping needs a validation split of validation_fraction="
+                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
+                    f"{exc} Use more samples or early_stopping=False."
+                ) from exc
         else:
             train_idx, val_idx = np.arange(len(X)), None
 
@@ -279,9 +289,11 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
 
         train = tensors(train_idx)
         validation = tensors(val_idx)
-        self._boost(train, validation, device, monitor, early_stopping)
-        for name in self._stage_attributes:
-            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        try:
+            self._boost(train, validation, device, monitor, early_stopping)
+        finally:
+            for name in self._stage_attributes:
+                setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         return self
 
     def _init_module(self, X, n_outputs, prior, offset, scale):
@@ -290,7 +302,9 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
             head = torch.nn.Linear(self.width, n_outputs)
         center = X.mean(axis=0)
         spread = X.std(axis=0)
-        spread[~(spread > 0)] = 1.0
+        # A spread below float32's smallest normal number would be stored as 0
+        # (or lose its precision); such a feature is constant for the network.
+        spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
         stem.set_normalisation(center, spread)
         module = ResNet(stem, n_outputs, self.learning_rate)
         with torch.no_grad():
@@ -305,14 +319,15 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         """Representations and head scores of ``stage`` for raw inputs, batched."""
         module = self.module_
         module.eval()
-        gs, zs = [], []
+
+        def forward(s):
+            g = module.stem(inputs[s])
+            for k in range(stage):
+                g = module.step(k, g)
+            return g, module.heads[stage](g)
+
         with torch.no_grad():
-            for s in batched(len(inputs), EVAL_BATCH_SIZE):
-                g = module.stem(inputs[s])
-                for k in range(stage):
-                    g = module.step(k, g)
-                gs.append(g)
-                zs.append(module.heads[stage](g))
+            gs, zs = zip(*map_batches(forward, len(inputs), EVAL_BATCH_SIZE))
         return torch.cat(gs), torch.cat(zs)
 
     def _advance(self, t, inputs, G):
@@ -415,6 +430,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         )
         n_rows = max(1, int(round(self.subsample * len(X))))
         discarded = 0
+        out_of_memory = None
         while self._n_rounds < self.n_estimators:
             i = self._n_rounds
             self._n_rounds += 1
@@ -432,6 +448,17 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
                     f"rolled back and the model keeps its {t} block(s).",
                     UserWarning,
                     stacklevel=3,
+                )
+                break
+            except torch.OutOfMemoryError as exc:
+                # Keep the completed rounds usable (and warm-startable); only
+                # the message is kept, so that the round's tensors are freed.
+                self._rollback(t, stem_state)
+                self._n_rounds -= 1
+                out_of_memory = (
+                    f"fit ran out of device memory in round {i}; the round was rolled "
+                    f"back and the model keeps its {t} block(s) (with warm_start=True, "
+                    f"a new fit continues from them). {exc}"
                 )
                 break
             if not np.isfinite(train_loss):
@@ -492,6 +519,8 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         if early_stopping and len(self.validation_score_) > 1:
             self._truncate(int(np.argmin(self.validation_score_)))
         self.n_estimators_ = module.n_blocks
+        if out_of_memory is not None:
+            raise torch.OutOfMemoryError(out_of_memory)
 
     def _rollback(self, t, stem_state):
         module = self.module_
@@ -529,7 +558,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_X(self, X, reset=False)
         if not X.flags.writeable:
             # torch cannot wrap read-only memory (DataFrames, memmaps) without a copy.
             X = X.copy()
@@ -554,10 +583,12 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
 
     def _all_stage_scores(self, X):
         """Scores ``z_0, ..., z_T`` of every stage in one pass, shape (T + 1, n, K)."""
-        chunks = []
         with self._inference(X) as (module, X):
-            for s in batched(len(X), EVAL_BATCH_SIZE):
-                chunks.append(torch.stack(list(module.staged_scores(X[s]))).double().cpu())
+            chunks = map_batches(
+                lambda s: torch.stack(list(module.staged_scores(X[s]))).double().cpu(),
+                len(X),
+                EVAL_BATCH_SIZE,
+            )
         return torch.cat(chunks, dim=1).numpy()
 
     def _staged_raw_scores(self, X):
@@ -605,17 +636,19 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
                 (n_estimators_ + 1, n_samples, K)
             Per-stage contributions.
         """
-        chunks = []
         with self._inference(X) as (module, X):
             head = module.heads[module.n_blocks]
             scale = module.output_scale.double().cpu().numpy()
             weight = head.weight.double().cpu().numpy().T * scale
             bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
-            for s in batched(len(X), EVAL_BATCH_SIZE):
+
+            def contributions(s):
                 gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
                 parts = [gs[0] @ weight + bias]
                 parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
-                chunks.append(np.stack(parts))
+                return np.stack(parts)
+
+            chunks = map_batches(contributions, len(X), EVAL_BATCH_SIZE)
         return self._format(np.concatenate(chunks, axis=1))
 
     # -- persistence -----------------------------------------------------------
@@ -638,6 +671,8 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        # Densified up to MAX_DENSE_CELLS cells.
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -821,7 +856,14 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         self.class_weight = class_weight
 
     def _encode_target(self, y, sample_weight):
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except TypeError as exc:
+            types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
+            raise TypeError(
+                f"y mixes labels of types {types} that cannot be compared; class labels "
+                f"must be all numbers or all strings, without missing values ({exc})."
+            ) from exc
         if self.warm_start and self._is_fitted():
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -849,12 +891,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         if self.class_weight is None:
             return sample_weight
         if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight has labels {sorted(map(str, unknown))} that are not "
-                    f"in y's classes {self.classes_.tolist()}."
-                )
+            check_class_weight(self.class_weight, self.classes_)
             class_weight = {
                 int(np.searchsorted(self.classes_, label)): weight
                 for label, weight in self.class_weight.items()
@@ -866,9 +903,10 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
     def _check_weighted_target(self, y, sample_weight):
         present = np.unique(y)
         if len(present) < 2:
+            which = f"only class {self.classes_[present[0]]!r} has any" if len(present) else "none has"
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes with "
-                f"positive weight; only class {self.classes_[present[0]]!r} has any."
+                f"positive weight; {which}."
             )
 
     def _stratify(self, y):
@@ -1003,8 +1041,8 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, in the order of ``classes_``.
         """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        scores = self._raw_scores(X)
+        return self._loss.log_proba(scores)
 
     def staged_predict_proba(self, X):
         """Yield the class probabilities after each round; the network runs once.
@@ -1193,7 +1231,20 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
     def _output_transform(self, y, sample_weight, n_outputs):
         offset = np.average(y, axis=0, weights=sample_weight)
         scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
-        scale[~(scale > 0)] = 1.0
+        if max(np.abs(offset).max(), scale.max()) > FLOAT32_MAX:
+            raise ValueError(
+                "Input y contains values beyond the float32 range: the mean or the "
+                f"standard deviation of y (largest {max(np.abs(offset).max(), scale.max()):.3g}) "
+                f"exceeds {FLOAT32_MAX:.3g}, which the network would turn into infinity; "
+                "rescale y."
+            )
+        # The network stores them in float32; standardising with the rounded
+        # values makes the stored transform exact, so a large mean with a small
+        # spread (y ~ 1e9 +- 1) keeps its precision: the rounding error goes into
+        # the head's bias, in standardised units.
+        offset = offset.astype(np.float32).astype(np.float64)
+        scale = scale.astype(np.float32).astype(np.float64)
+        scale[~(scale >= np.finfo(np.float32).tiny)] = 1.0
         self._target_offset, self._target_scale = offset, scale
         return offset, scale
 

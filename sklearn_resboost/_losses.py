@@ -11,7 +11,10 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
+
+
+_LOG_FLOAT64_MAX = math.log(np.finfo(np.float64).max)
 
 
 def _weighted_quantile(values, weights, q):
@@ -44,7 +47,10 @@ class BaseLoss:
         """Weighted mean loss of the scores ``z`` (a Python float)."""
         with torch.no_grad():
             objective = self.objective(z.double(), y, w.double()).item()
-        return math.exp(objective) if self.log_space else objective
+        if not self.log_space:
+            return objective
+        # math.exp raises OverflowError where the loss is merely too large.
+        return math.exp(objective) if objective < _LOG_FLOAT64_MAX else math.inf
 
 
 class BinaryExponentialLoss(BaseLoss):
@@ -66,6 +72,10 @@ class BinaryExponentialLoss(BaseLoss):
     def proba(z):
         p = expit(2 * z[:, 0])
         return np.column_stack([1 - p, p])
+
+    @staticmethod
+    def log_proba(z):
+        return np.column_stack([log_expit(-2 * z[:, 0]), log_expit(2 * z[:, 0])])
 
 
 class MultinomialExponentialLoss(BaseLoss):
@@ -89,6 +99,10 @@ class MultinomialExponentialLoss(BaseLoss):
     def proba(z):
         return softmax(2 * z, axis=1)
 
+    @staticmethod
+    def log_proba(z):
+        return log_softmax(2 * z, axis=1)
+
 
 class BinaryLogLoss(BaseLoss):
     """Binary cross-entropy with ``y`` in {0, 1}."""
@@ -105,6 +119,10 @@ class BinaryLogLoss(BaseLoss):
         p = expit(z[:, 0])
         return np.column_stack([1 - p, p])
 
+    @staticmethod
+    def log_proba(z):
+        return np.column_stack([log_expit(-z[:, 0]), log_expit(z[:, 0])])
+
 
 class MultinomialLogLoss(BaseLoss):
     """Multinomial cross-entropy."""
@@ -119,6 +137,10 @@ class MultinomialLogLoss(BaseLoss):
     @staticmethod
     def proba(z):
         return softmax(z, axis=1)
+
+    @staticmethod
+    def log_proba(z):
+        return log_softmax(z, axis=1)
 
 
 class SquaredError(BaseLoss):
