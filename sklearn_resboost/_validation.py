@@ -104,8 +104,9 @@ def _check_target(y, caller, y_numeric, multi_output):
             )
 
 
-def _densify(X, caller):
-    n_cells = X.shape[0] * X.shape[1]
+def _check_dense_size(X, caller):
+    """Refuse a sparse ``X`` too large to densify, before any other work on it."""
+    n_cells = int(np.prod(X.shape, dtype=np.float64))
     if n_cells > MAX_DENSE_CELLS:
         raise ValueError(
             f"{caller} needs dense inputs; the sparse X of shape {X.shape} has "
@@ -113,6 +114,9 @@ def _densify(X, caller):
             "(MAX_DENSE_CELLS). Reduce the number of features (e.g. TruncatedSVD) or "
             "pass a dense array."
         )
+
+
+def _densify(X, caller):
     warnings.warn(
         f"{caller} converted the sparse X of shape {X.shape} to a dense array; its "
         "network needs dense inputs.",
@@ -143,6 +147,8 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
     ``y_numeric``, ...).
     """
     caller = type(estimator).__name__
+    if sp.issparse(X):
+        _check_dense_size(X, caller)
     _check_dtypes(X, "X", caller)
     if y is not None and not isinstance(y, str):
         _check_target(
