@@ -1,9 +1,11 @@
 """Residual networks as scikit-learn estimators, trained by boosting (BoostResNet)."""
 
+from . import inspection
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
-from . import inspection
+from ._persistence import load
+from ._resnet import ResNetClassifier, ResNetRegressor
 
 __version__ = "0.1.0"
 
@@ -13,6 +15,10 @@ __all__ = [
     "DeviceWarning",
     "MLPBlock",
     "ResNet",
+    "ResNetClassifier",
+    "ResNetRegressor",
     "Stem",
     "__version__",
+    "inspection",
+    "load",
 ]

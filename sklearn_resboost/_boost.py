@@ -19,12 +19,20 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from ._device import inference_mode, module_from_bytes, module_to_bytes, resolve_device, seeded
+from ._device import inference_mode, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
+from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, ResNet, Stem, zero_last_layer
+from ._modules import ResNet, Stem, make_block
+from ._persistence import PersistenceMixin
+from ._skorch import SkorchMixin
 from ._trainer import RoundTrainer, evaluate, map_batches
-from ._validation import FLOAT32_MAX, check_class_weight, validate_X
+from ._validation import (
+    check_class_weight,
+    feature_normalisation,
+    target_transform,
+    validate_X,
+)
 
 # Rows per forward pass at inference, so that memory does not grow with the
 # number of rows predicted.
@@ -67,7 +75,7 @@ class _VerboseReporter:
             self.verbose_mod *= 10
 
 
-class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
+class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
     """The boosting machinery shared by the classifier and the regressor."""
 
     _parameter_constraints = {
@@ -87,6 +95,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
+        "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -170,21 +179,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
 
     def _make_block(self):
         """A new residual branch whose last layer is zero: the round starts at z_t."""
-        if self.block == "mlp":
-            block = MLPBlock(self.width, self.hidden_size, self.dropout)
-        else:
-            block = self.block(self.width)
-        if not isinstance(block, torch.nn.Module):
-            raise ValueError(
-                f"block must return a torch.nn.Module; block({self.width}) returned "
-                f"{type(block).__name__}."
-            )
-        if not zero_last_layer(block):
-            raise ValueError(
-                "The module returned by block has no layer with a 'weight' parameter "
-                "to zero-initialise; a new block must start as the identity."
-            )
-        return block
+        return make_block(self.block, self.width, self.hidden_size, self.dropout)
 
     def _is_fitted(self):
         return hasattr(self, "module_")
@@ -291,6 +286,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         validation = tensors(val_idx)
         try:
             self._boost(train, validation, device, monitor, early_stopping)
+            self.fine_tune_history_ = fine_tune(self, train, validation, device)
         finally:
             for name in self._stage_attributes:
                 setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
@@ -300,12 +296,7 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
         with seeded(int(self._rng.randint(np.iinfo(np.int32).max)), torch.device("cpu")):
             stem = Stem(X.shape[1], self.width)
             head = torch.nn.Linear(self.width, n_outputs)
-        center = X.mean(axis=0)
-        spread = X.std(axis=0)
-        # A spread below float32's smallest normal number would be stored as 0
-        # (or lose its precision); such a feature is constant for the network.
-        spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
-        stem.set_normalisation(center, spread)
+        stem.set_normalisation(*feature_normalisation(X))
         module = ResNet(stem, n_outputs, self.learning_rate)
         with torch.no_grad():
             head.weight.zero_()
@@ -548,6 +539,8 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
     # Diagnostics printed as columns of the verbose table.
     _reported = ()
 
+    _skorch_epochs_parameter = "fine_tune_epochs"
+
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
 
@@ -651,23 +644,6 @@ class BaseBoostResNet(BaseEstimator, metaclass=ABCMeta):
             chunks = map_batches(contributions, len(X), EVAL_BATCH_SIZE)
         return self._format(np.concatenate(chunks, axis=1))
 
-    # -- persistence -----------------------------------------------------------
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "module_" in state:
-            state = dict(state)
-            state["module_"] = module_to_bytes(self.module_)
-        return state
-
-    def __setstate__(self, state):
-        if "module_" in state and isinstance(state["module_"], bytes):
-            state = dict(state)
-            state["module_"], state["device_"] = module_from_bytes(
-                state["module_"], state["device_"]
-            )
-        super().__setstate__(state)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -740,6 +716,14 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
     warm_start : bool, default=False
         Keep the fitted blocks and train only new ones when ``fit`` is called
         again with a larger ``n_estimators``.
+    fine_tune_epochs : int, default=0
+        Epochs of end-to-end training after boosting, in [0, inf)
+        ("BoostResNet + e2eBP"): the stem, every block and the heads of
+        stages ``1, ..., T`` are trained together through skorch, on the mean
+        of the stages' losses, so that staged predictions stay meaningful.
+        With early stopping it stops when the validation loss stops improving
+        and keeps its best epoch. ``train_score_`` still records the boosting
+        rounds only.
     device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when available, else the CPU.
     class_weight : dict, "balanced" or None, default=None
@@ -773,6 +757,10 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         Edges ``gamma_t`` of the weak module classifiers.
     alphas_ : ndarray of shape (n_estimators_,)
         ``0.5 log((1 + gamma~_{t+1}) / (1 - gamma~_{t+1}))``.
+    fine_tune_history_ : list of dict
+        One record per fine-tuning epoch (``epoch``, ``train_loss``,
+        ``valid_loss`` with early stopping, ``dur``); empty when
+        ``fine_tune_epochs=0``.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -825,6 +813,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         n_iter_no_change=10,
         tol=1e-7,
         warm_start=False,
+        fine_tune_epochs=0,
         device="auto",
         class_weight=None,
         random_state=None,
@@ -854,6 +843,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         )
         self.gamma = gamma
         self.class_weight = class_weight
+        self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
         try:
@@ -903,7 +893,9 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
     def _check_weighted_target(self, y, sample_weight):
         present = np.unique(y)
         if len(present) < 2:
-            which = f"only class {self.classes_[present[0]]!r} has any" if len(present) else "none has"
+            which = "none has"
+            if len(present):
+                which = f"only class {self.classes_[present[0]]!r} has any"
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes with "
                 f"positive weight; {which}."
@@ -1112,6 +1104,14 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         [0, inf).
     warm_start : bool, default=False
         Keep the fitted blocks and train only new ones on the next ``fit``.
+    fine_tune_epochs : int, default=0
+        Epochs of end-to-end training after boosting, in [0, inf)
+        ("BoostResNet + e2eBP"): the stem, every block and the heads of
+        stages ``1, ..., T`` are trained together through skorch, on the mean
+        of the stages' losses, so that staged predictions stay meaningful.
+        With early stopping it stops when the validation loss stops improving
+        and keeps its best epoch. ``train_score_`` still records the boosting
+        rounds only.
     device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when available, else the CPU.
     alpha : float, default=0.9
@@ -1134,6 +1134,10 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         Training loss (standardised targets) of the prior and after each round.
     validation_score_ : ndarray
         Validation loss per stage (empty without early stopping).
+    fine_tune_history_ : list of dict
+        One record per fine-tuning epoch (``epoch``, ``train_loss``,
+        ``valid_loss`` with early stopping, ``dur``); empty when
+        ``fine_tune_epochs=0``.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -1184,6 +1188,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         n_iter_no_change=10,
         tol=1e-7,
         warm_start=False,
+        fine_tune_epochs=0,
         device="auto",
         alpha=0.9,
         random_state=None,
@@ -1212,6 +1217,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
             verbose=verbose,
         )
         self.alpha = alpha
+        self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
         y = np.asarray(y, dtype=np.float64)
@@ -1229,22 +1235,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         return y, self.n_outputs_, loss
 
     def _output_transform(self, y, sample_weight, n_outputs):
-        offset = np.average(y, axis=0, weights=sample_weight)
-        scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
-        if max(np.abs(offset).max(), scale.max()) > FLOAT32_MAX:
-            raise ValueError(
-                "Input y contains values beyond the float32 range: the mean or the "
-                f"standard deviation of y (largest {max(np.abs(offset).max(), scale.max()):.3g}) "
-                f"exceeds {FLOAT32_MAX:.3g}, which the network would turn into infinity; "
-                "rescale y."
-            )
-        # The network stores them in float32; standardising with the rounded
-        # values makes the stored transform exact, so a large mean with a small
-        # spread (y ~ 1e9 +- 1) keeps its precision: the rounding error goes into
-        # the head's bias, in standardised units.
-        offset = offset.astype(np.float32).astype(np.float64)
-        scale = scale.astype(np.float32).astype(np.float64)
-        scale[~(scale >= np.finfo(np.float32).tiny)] = 1.0
+        offset, scale = target_transform(y, sample_weight)
         self._target_offset, self._target_scale = offset, scale
         return offset, scale
 

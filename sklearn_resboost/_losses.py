@@ -24,6 +24,12 @@ def _weighted_quantile(values, weights, q):
     return values[np.searchsorted(cumulative, q * cumulative[-1])]
 
 
+def _class_frequencies(y, w, n_classes):
+    """Weighted class frequencies, floored so that a class of zero weight keeps a finite prior."""
+    freq = np.bincount(y, weights=w, minlength=n_classes) / w.sum()
+    return np.maximum(freq, 1e-12)
+
+
 def _log_weighted_mean_exp(a, w):
     """``log(sum(w * exp(a)) / sum(w))``, computed without overflow."""
     return torch.logsumexp(a + torch.log(w), dim=0) - torch.log(w.sum())
@@ -84,8 +90,7 @@ class MultinomialExponentialLoss(BaseLoss):
     log_space = True
 
     def prior(self, y, w):
-        freq = np.bincount(y, weights=w, minlength=self.n_outputs) / w.sum()
-        return 0.5 * np.log(freq)
+        return 0.5 * np.log(_class_frequencies(y, w, self.n_outputs))
 
     def margins(self, z, y):
         z_y = z.gather(1, y[:, None])[:, 0]
@@ -128,8 +133,7 @@ class MultinomialLogLoss(BaseLoss):
     """Multinomial cross-entropy."""
 
     def prior(self, y, w):
-        freq = np.bincount(y, weights=w, minlength=self.n_outputs) / w.sum()
-        return np.log(freq)
+        return np.log(_class_frequencies(y, w, self.n_outputs))
 
     def per_sample(self, z, y):
         return F.cross_entropy(z, y, reduction="none")

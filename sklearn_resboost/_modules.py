@@ -142,3 +142,29 @@ class ResNet(nn.Module):
         for g in self.representations(x):
             pass
         return self.scores(self.heads[len(self.blocks)], g)
+
+
+def make_block(block, width, hidden_size, dropout, zero_init=True):
+    """Build one residual branch from the ``block`` parameter of an estimator.
+
+    ``block`` is ``"mlp"`` (an :class:`MLPBlock`) or a callable mapping the
+    width to a ``torch.nn.Module``. With ``zero_init`` the last parametrised
+    layer starts at zero, so that the block starts as the identity of the
+    residual stream; a plain network (no skip connections) must not do that,
+    or its output would be constant.
+    """
+    if block == "mlp":
+        module = MLPBlock(width, hidden_size, dropout)
+    else:
+        module = block(width)
+        if not isinstance(module, nn.Module):
+            raise ValueError(
+                f"block must return a torch.nn.Module; block({width}) returned "
+                f"{type(module).__name__}."
+            )
+    if zero_init and not zero_last_layer(module):
+        raise ValueError(
+            "The module returned by block has no layer with a 'weight' parameter "
+            "to zero-initialise; a new block must start as the identity."
+        )
+    return module

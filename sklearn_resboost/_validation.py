@@ -204,3 +204,38 @@ def check_class_weight(class_weight, classes):
             "class_weight must map labels to finite non-negative numbers; got "
             f"{ {k: v for k, v in list(bad.items())[:5]} }."
         )
+
+
+def feature_normalisation(X):
+    """Per-feature centre and spread of the stem, from the training rows.
+
+    A spread below float32's smallest normal number would be stored as 0 (or
+    lose its precision): such a feature is constant for the network.
+    """
+    center = X.mean(axis=0)
+    spread = X.std(axis=0)
+    spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
+    return center, spread
+
+
+def target_transform(y, sample_weight):
+    """Offset and scale standardising each regression target, exact in float32.
+
+    The network stores them in float32; standardising with the rounded values
+    makes the stored transform the one the targets were trained with, so a
+    large mean with a small spread (``1e9 + noise``) keeps its precision: the
+    rounding error goes into the head's bias, in standardised units.
+    """
+    offset = np.average(y, axis=0, weights=sample_weight)
+    scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
+    largest = max(np.abs(offset).max(), scale.max())
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            "Input y contains values beyond the float32 range: the mean or the standard "
+            f"deviation of y (largest {largest:.3g}) exceeds {FLOAT32_MAX:.3g}, which the "
+            "network would turn into infinity; rescale y."
+        )
+    offset = offset.astype(np.float32).astype(np.float64)
+    scale = scale.astype(np.float32).astype(np.float64)
+    scale[~(scale >= np.finfo(np.float32).tiny)] = 1.0
+    return offset, scale

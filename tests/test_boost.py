@@ -1,7 +1,6 @@
 """The boosted estimators: telescoping, training guarantees, controls, input handling."""
 
 import pickle
-import warnings
 from unittest import mock
 
 import numpy as np

@@ -6,10 +6,16 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    ResNetRegressor,
+)
 from sklearn_resboost._edges import hypothesis_edge
 from sklearn_resboost._losses import (
     AbsoluteError,
@@ -26,6 +32,8 @@ SMALL = dict(
     n_estimators=3, epochs_per_block=3, batch_size=32, lr=1e-2, width=16, hidden_size=16,
     random_state=0,
 )
+E2E = dict(n_blocks=3, max_epochs=10, batch_size=32, lr=1e-2, width=16, hidden_size=16,
+           device="cpu", random_state=0)
 HUGE = 1e30
 
 
@@ -127,14 +135,18 @@ def test_huge_targets_and_features_train_like_small_ones():
     assert scaled.score(X * 1e20, y * 1e15) == pytest.approx(reference.score(X, y), abs=1e-3)
 
 
-def test_large_target_mean_keeps_its_precision():
+@pytest.mark.parametrize(
+    "make", [lambda: BoostResNetRegressor(**SMALL), lambda: ResNetRegressor(**E2E)],
+    ids=["boosted", "end-to-end"],
+)
+def test_large_target_mean_keeps_its_precision(make):
     # float32 has 7 digits: a mean of 1e9 stored in float32 is off by up to 32,
     # far more than the spread of y; the stored float32 mean must be the one the
     # targets were standardised with.
     X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
     y = y / y.std()
-    reference = BoostResNetRegressor(**SMALL).fit(X, y)
-    shifted = BoostResNetRegressor(**SMALL).fit(X, y + 1e9 + 0.3)
+    reference = make().fit(X, y)
+    shifted = make().fit(X, y + 1e9 + 0.3)
     np.testing.assert_allclose(shifted.predict(X) - 1e9 - 0.3, reference.predict(X), atol=1e-3)
     assert shifted.score(X, y + 1e9 + 0.3) == pytest.approx(reference.score(X, y), abs=1e-3)
 
@@ -216,7 +228,14 @@ def fitted_models():
         (BoostResNetClassifier(**SMALL, loss="log_loss").fit(X, y), X),
         (BoostResNetClassifier(**SMALL).fit(X, y), X),
         (BoostResNetRegressor(**SMALL).fit(X_reg, y_reg), X_reg),
-        (BoostResNetRegressor(**SMALL, loss="huber").fit(X_reg, np.column_stack([y_reg, -y_reg])), X_reg),
+        (
+            BoostResNetRegressor(**SMALL, loss="huber").fit(
+                X_reg, np.column_stack([y_reg, -y_reg])
+            ),
+            X_reg,
+        ),
+        (ResNetClassifier(**E2E, loss="exponential").fit(X, y), X),
+        (ResNetRegressor(**E2E).fit(X_reg, y_reg), X_reg),
     ]
 
 
@@ -226,19 +245,18 @@ def test_far_outside_the_training_range_stays_finite(fitted_models, factor):
         # Rows scaled to reach |factor|, and rows shifted by factor / 1e3.
         X_far = X[:20] / np.abs(X[:20]).max() * factor
         X_far[::3] = X[:20:3] + factor / 1e3
-        if isinstance(est, BoostResNetClassifier):
-            outputs = [
-                est.decision_function(X_far),
-                est.predict_proba(X_far),
-                est.predict_log_proba(X_far),
-                *est.staged_decision_function(X_far),
-            ]
+        if is_classifier(est):
             final = est.decision_function(X_far)
+            outputs = [final, est.predict_proba(X_far), est.predict_log_proba(X_far)]
         else:
-            outputs = [est.predict(X_far), *est.staged_predict(X_far)]
             final = est.predict(X_far)
+            outputs = [final]
+        if not hasattr(est, "hypothesis_ensemble"):
+            assert all(np.all(np.isfinite(output)) for output in outputs), (est, factor)
+            continue
+        staged = est.staged_decision_function if is_classifier(est) else est.staged_predict
         hypothesis, features = est.hypothesis_ensemble(X_far), est.feature_ensemble(X_far)
-        for output in [*outputs, hypothesis, features]:
+        for output in [*outputs, *staged(X_far), hypothesis, features]:
             assert np.all(np.isfinite(output)), (est, factor)
         scale = 1e-9 * max(1.0, np.abs(final).max())
         np.testing.assert_allclose(hypothesis.sum(axis=0), final, atol=scale)

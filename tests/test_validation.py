@@ -16,10 +16,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    ResNetRegressor,
+)
 from sklearn_resboost import _validation
 from sklearn_resboost.inspection import (
     gradient_by_path_length,
@@ -33,10 +39,27 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "input_validation.rst"
 TABLE_START = ".. validation-tables-start"
 TABLE_END = ".. validation-tables-end"
 
-TINY = dict(
-    n_estimators=2, epochs_per_block=1, batch_size=32, width=8, hidden_size=8, random_state=0
-)
-ESTIMATORS = {"classifier": BoostResNetClassifier, "regressor": BoostResNetRegressor}
+SHARED = dict(batch_size=32, width=8, hidden_size=8, device="cpu", random_state=0)
+TINY = {
+    BoostResNetClassifier: dict(SHARED, n_estimators=2, epochs_per_block=1),
+    BoostResNetRegressor: dict(SHARED, n_estimators=2, epochs_per_block=1),
+    ResNetClassifier: dict(SHARED, n_blocks=2, max_epochs=2),
+    ResNetRegressor: dict(SHARED, n_blocks=2, max_epochs=2),
+}
+# Every estimator, by the kind of target it takes.
+ESTIMATORS = {
+    "BoostResNetClassifier": ("classifier", BoostResNetClassifier),
+    "BoostResNetRegressor": ("regressor", BoostResNetRegressor),
+    "ResNetClassifier": ("classifier", ResNetClassifier),
+    "ResNetRegressor": ("regressor", ResNetRegressor),
+}
+BOOSTED = ("BoostResNetClassifier", "BoostResNetRegressor")
+
+
+def new_estimator(name, **params):
+    cls = ESTIMATORS[name][1]
+    return cls(**{**TINY[cls], **params})
+
 
 _rng = np.random.RandomState(0)
 X_DATA = _rng.normal(size=(60, 4))
@@ -45,20 +68,24 @@ TARGETS = {
     "regressor": X_DATA @ np.array([1.0, -2.0, 0.5, 0.0]) + 3.0,
 }
 
+_BOOSTED_METHODS = (
+    "staged_predict",
+    "staged_predict_proba",
+    "staged_decision_function",
+    "hypothesis_ensemble",
+    "feature_ensemble",
+)
+_METHODS = (
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "decision_function",
+    "score",
+    *_BOOSTED_METHODS,
+)
+# The methods taking X of each estimator.
 METHODS = {
-    "classifier": (
-        "predict",
-        "predict_proba",
-        "predict_log_proba",
-        "decision_function",
-        "staged_predict",
-        "staged_predict_proba",
-        "staged_decision_function",
-        "hypothesis_ensemble",
-        "feature_ensemble",
-        "score",
-    ),
-    "regressor": ("predict", "staged_predict", "hypothesis_ensemble", "feature_ensemble", "score"),
+    name: tuple(m for m in _METHODS if hasattr(cls, m)) for name, (_, cls) in ESTIMATORS.items()
 }
 STUDIES = {
     "lesion_study": lambda est, X, y: lesion_study(est, X, y, n_repeats=1, random_state=0),
@@ -82,7 +109,8 @@ class Refused:
     """A bad input: ``what`` is passed ``where``; ``message`` starts the error's text.
 
     ``{name}`` in ``message`` stands for the estimator's class name; ``run`` gets
-    a fitted estimator when ``fitted``, else a new one.
+    a fitted estimator when ``fitted``, else a new one. The case applies to the
+    estimators of the ``kinds`` of target, or to those named in ``only``.
     """
 
     id: str
@@ -93,6 +121,14 @@ class Refused:
     kinds: tuple = ("classifier", "regressor")
     where: str = "``fit``"
     fitted: bool = False
+    only: tuple = None
+
+    def estimators(self):
+        return [
+            name
+            for name, (kind, _) in ESTIMATORS.items()
+            if kind in self.kinds and (self.only is None or name in self.only)
+        ]
 
 
 def _poison(values, value, dtype=float):
@@ -180,14 +216,14 @@ METHODS_WHERE = "every method taking ``X``"
 STUDIES_WHERE = "inspection functions"
 
 
-def _over_methods(id_, what, error, message, run, kinds=("classifier", "regressor")):
-    """One case per method taking X: ``run(est, method, X, y)``."""
+def _over_methods(id_, what, error, message, run):
+    """One case per estimator and method taking X: ``run(est, method, X, y)``."""
     return [
         Refused(f"{method}-{id_}", what, error, message,
                 lambda est, X, y, method=method: run(est, method, X, y),
-                kinds=(kind,), where=METHODS_WHERE, fitted=True)
-        for kind in kinds
-        for method in METHODS[kind]
+                kinds=(kind,), where=METHODS_WHERE, fitted=True, only=(name,))
+        for name, (kind, _) in ESTIMATORS.items()
+        for method in METHODS[name]
     ]
 
 
@@ -282,7 +318,7 @@ OTHER = [
     Refused("no-validation-split", "``early_stopping=True`` with too few samples", ValueError,
             "early_stopping needs a validation split",
             lambda est, X, y: est.set_params(early_stopping=True).fit(X[:3], [0, 1, 1])
-            if isinstance(est, BoostResNetClassifier)
+            if is_classifier(est)
             else est.set_params(early_stopping=True).fit(X[:1], y[:1])),
     Refused("device", "an unknown ``device``", ValueError,
             "device='gpu-7' is not a valid torch device",
@@ -298,7 +334,7 @@ OTHER = [
             lambda est, X, y: est.set_params(warm_start=True)
             .fit(X, y)
             .set_params(n_estimators=1)
-            .fit(X, y)),
+            .fit(X, y), only=BOOSTED),
     # Inspection functions.
     *_over_studies("y-length", "``y`` of another length than ``X``", ValueError,
                    "Found input variables with inconsistent numbers of samples",
@@ -342,11 +378,16 @@ OTHER = [
 INVALID_PARAMS = {
     "loss": ["hinge", None],
     "n_estimators": [0, 1.5, "5"],
+    "n_blocks": [0, 2.5],
     "learning_rate": [0.0, -1.0],
     "width": [0, 2.0],
     "hidden_size": [0],
     "block": ["conv", 3],
     "epochs_per_block": [0],
+    "max_epochs": [0],
+    "fine_tune_epochs": [-1, 1.5],
+    "skip": ["no"],
+    "callbacks": ["progress"],
     "batch_size": [0, -1],
     "lr": [0.0, -1e-3],
     "weight_decay": [-1e-4],
@@ -402,28 +443,29 @@ ACCEPTED = [
 
 def refused_cases():
     return [
-        pytest.param(case, kind, id=f"{kind}-{case.id}")
+        pytest.param(case, name, id=f"{name}-{case.id}")
         for case in BAD_X_CASES + OTHER
-        for kind in case.kinds
+        for name in case.estimators()
     ]
 
 
 @pytest.fixture(scope="module")
 def fitted():
     return {
-        kind: ESTIMATORS[kind](**TINY).fit(X_DATA, TARGETS[kind]) for kind in ESTIMATORS
+        name: new_estimator(name).fit(X_DATA, TARGETS[kind])
+        for name, (kind, _) in ESTIMATORS.items()
     }
 
 
-@pytest.mark.parametrize("case, kind", refused_cases())
-def test_refused(case, kind, fitted):
-    est = fitted[kind] if case.fitted else ESTIMATORS[kind](**TINY)
+@pytest.mark.parametrize("case, name", refused_cases())
+def test_refused(case, name, fitted):
+    est = fitted[name] if case.fitted else new_estimator(name)
     with warnings.catch_warnings():
         # A DataFrame passed to an estimator fitted on an array warns first.
         warnings.filterwarnings("ignore", message="X has feature names")
         with pytest.raises(case.error) as raised:
-            case.run(est, X_DATA, TARGETS[kind])
-    message = case.message.format(name=ESTIMATORS[kind].__name__)
+            case.run(est, X_DATA, TARGETS[ESTIMATORS[name][0]])
+    message = case.message.format(name=name)
     assert str(raised.value).startswith(message), str(raised.value)
     # Refused before any tensor is made: the error comes from the checks, not torch.
     assert "/torch/" not in str(raised.traceback[-1].path)
@@ -431,41 +473,40 @@ def test_refused(case, kind, fitted):
 
 def param_cases():
     return [
-        pytest.param(kind, param, value, id=f"{kind}-{param}={value!r}")
-        for kind, cls in ESTIMATORS.items()
+        pytest.param(name, param, value, id=f"{name}-{param}={value!r}")
+        for name, (_, cls) in ESTIMATORS.items()
         for param, values in INVALID_PARAMS.items()
         if param in cls._parameter_constraints
         for value in values
     ]
 
 
-@pytest.mark.parametrize("kind, param, value", param_cases())
-def test_invalid_parameter(kind, param, value):
-    est = ESTIMATORS[kind](**{**TINY, param: value})
-    with pytest.raises(InvalidParameterError, match=f"^The '{param}' parameter of "):
-        est.fit(X_DATA, TARGETS[kind])
+@pytest.mark.parametrize("name, param, value", param_cases())
+def test_invalid_parameter(name, param, value):
+    est = new_estimator(name, **{param: value})
+    with pytest.raises(InvalidParameterError, match=f"^The '{param}' parameter of {name} must"):
+        est.fit(X_DATA, TARGETS[ESTIMATORS[name][0]])
 
 
-@pytest.mark.parametrize("kind", ESTIMATORS)
-def test_every_parameter_has_invalid_values(kind):
-    missing = set(ESTIMATORS[kind]._parameter_constraints) - set(INVALID_PARAMS)
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_every_parameter_has_invalid_values(name):
+    missing = set(ESTIMATORS[name][1]._parameter_constraints) - set(INVALID_PARAMS)
     assert not missing, f"add invalid values of {sorted(missing)} to INVALID_PARAMS"
 
 
 @pytest.mark.parametrize(
-    "case, kind",
-    [pytest.param(case, kind, id=f"{kind}-{case.id}") for case in ACCEPTED for kind in ESTIMATORS],
+    "case, name",
+    [pytest.param(case, name, id=f"{name}-{case.id}") for case in ACCEPTED for name in ESTIMATORS],
 )
-def test_accepted(case, kind):
-    X, y, *weights = case.make(X_DATA, TARGETS[kind])
-    est = ESTIMATORS[kind](**TINY)
+def test_accepted(case, name):
+    X, y, *weights = case.make(X_DATA, TARGETS[ESTIMATORS[name][0]])
+    est = new_estimator(name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est.fit(X, y, sample_weight=weights[0] if weights else None)
-        predictions = [call_method(est, method, X, y) for method in METHODS[kind]]
+        predictions = [call_method(est, method, X, y) for method in METHODS[name]]
     if case.warning is not None:
         assert any(issubclass(w.category, case.warning) for w in caught)
-    assert est.n_estimators_ >= 1
     for output in predictions:
         values = np.concatenate([np.ravel(np.asarray(v)) for v in output]) if isinstance(
             output, list
@@ -476,7 +517,7 @@ def test_accepted(case, kind):
 
 def test_sparse_densifies_like_dense(fitted):
     X_sparse = sp.csr_matrix(np.where(np.abs(X_DATA) > 1, X_DATA, 0.0))
-    for kind, est in fitted.items():
+    for est in fitted.values():
         with pytest.warns(DataConversionWarning, match="converted the sparse X"):
             sparse_pred = est.predict(X_sparse)
         np.testing.assert_array_equal(sparse_pred, est.predict(X_sparse.toarray()))
@@ -484,10 +525,20 @@ def test_sparse_densifies_like_dense(fitted):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_validation, "MAX_DENSE_CELLS", 99)
         with pytest.raises(ValueError, match="more than the 1e\\+02 it densifies"):
-            BoostResNetClassifier(**TINY).fit(small, np.arange(10) % 2)
+            new_estimator("BoostResNetClassifier").fit(small, np.arange(10) % 2)
 
 
 # -- the documentation's tables ---------------------------------------------------
+
+
+def _whose(names):
+    """Which estimators a row is about, when not all of them."""
+    if len(names) == len(ESTIMATORS):
+        return ""
+    kinds = {ESTIMATORS[name][0] for name in names}
+    if set(names) == {n for n, (kind, _) in ESTIMATORS.items() if kind in kinds}:
+        return f" ({'classifiers' if kinds == {'classifier'} else 'regressors'})"
+    return " (" + ", ".join(f":class:`~sklearn_resboost.{name}`" for name in sorted(names)) + ")"
 
 
 def _literal(text):
@@ -496,15 +547,11 @@ def _literal(text):
 
 def render_tables():
     """The list-tables of docs/input_validation.rst, one row per distinct case."""
-    kinds = {}
+    names = {}
     for case in BAD_X_CASES + OTHER:
         key = (case.what, case.where, case.error.__name__, _literal(case.message))
-        kinds.setdefault(key, set()).update(case.kinds)
-    rows = [
-        (what + ("" if len(kinds[key]) == 2 else f" ({next(iter(kinds[key]))})"), *rest)
-        for key in kinds
-        for what, *rest in [key]
-    ]
+        names.setdefault(key, set()).update(case.estimators())
+    rows = [(what + _whose(names[key]), *rest) for key in names for what, *rest in [key]]
     for param, values in INVALID_PARAMS.items():
         shown = ", ".join(f"``{param}={value!r}``" for value in values)
         rows.append((shown, "``fit``", "InvalidParameterError",

@@ -18,16 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_clas
 from sklearn.metrics import get_scorer
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import (
-    check_array,
-    check_consistent_length,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
 from .._device import inference_mode
 from .._modules import ResNet
 from .._trainer import map_batches
+from .._validation import validate_X
 
 # Rows per forward pass, so that memory does not grow with the number of rows.
 BATCH_SIZE = 8192
@@ -56,7 +52,7 @@ def validate_inputs(estimator, X):
     validate = getattr(estimator, "_validate_X", None)
     if validate is not None:
         return validate(X)
-    X = validate_data(estimator, X, reset=False, dtype=[np.float32, np.float64])
+    X = validate_X(estimator, X, reset=False)
     return torch.as_tensor(X, dtype=torch.float32, device=estimator.device_)
 
 

@@ -1,0 +1,730 @@
+"""Persistence: pickling across devices, and a safe file format that runs no code on load.
+
+The safe format is a single `safetensors <https://huggingface.co/docs/safetensors>`_
+file. Its tensors are the network's ``state_dict`` (``module.*``) and the numeric
+arrays among the estimator's parameters and fitted attributes
+(``params.*``, ``attributes.*``). Its metadata holds one JSON document with
+everything else: the estimator's class name, its parameters, its fitted
+attributes, a description of the network from which the network is rebuilt,
+the format version and the versions that wrote the file, and a SHA-256 digest
+of the document and the tensors. Loading parses JSON and raw tensors only,
+looks the class up in a fixed list of this package's estimators and rebuilds
+the network from the package's own modules, so a file can change numbers but
+never run code.
+"""
+
+import hashlib
+import json
+import re
+import warnings
+from os import fspath
+
+import numpy as np
+import safetensors.numpy
+import torch
+from safetensors import SafetensorError
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from . import _losses
+from ._device import DeviceWarning, module_from_bytes, module_to_bytes, resolve_device
+from ._modules import MLPBlock, ResNet, Stem
+
+#: Version of the file layout written by :func:`save`; :func:`load` reads
+#: this version and older ones.
+FORMAT_VERSION = 1
+_FORMAT_NAME = "sklearn_resboost"
+_DOCUMENT_KEY = "sklearn_resboost"
+_DIGEST_KEY = "sklearn_resboost.sha256"
+# The header of a safetensors file is a little-endian u64 length, then JSON.
+_LENGTH_BYTES = 8
+
+_LOSSES = {
+    cls.__name__: cls
+    for cls in (
+        _losses.BinaryExponentialLoss,
+        _losses.MultinomialExponentialLoss,
+        _losses.BinaryLogLoss,
+        _losses.MultinomialLogLoss,
+        _losses.SquaredError,
+        _losses.AbsoluteError,
+        _losses.HuberLoss,
+    )
+}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMERIC_KINDS = "biuf"
+
+
+def _estimator_classes():
+    # Imported here: the estimator modules import this one.
+    from ._boost import BoostResNetClassifier, BoostResNetRegressor
+    from ._resnet import ResNetClassifier, ResNetRegressor
+
+    return {
+        cls.__name__: cls
+        for cls in (BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, ResNetRegressor)
+    }
+
+
+def available_device(device):
+    """``device`` if this machine has it, else the CPU with a :class:`DeviceWarning`."""
+    try:
+        return resolve_device(str(device))
+    except ValueError as exc:
+        warnings.warn(
+            f"The model was fitted on {device}, which is not available here ({exc}); "
+            "it has been moved to the CPU.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+
+
+class PersistenceMixin:
+    """Pickling that maps CUDA models to the CPU, and :meth:`save`.
+
+    The fitted network is pickled as ``torch.save`` bytes; unpickling on a
+    machine without the device it was fitted on (no CUDA, or fewer GPUs) puts
+    the network on the CPU with a :class:`~sklearn_resboost.DeviceWarning`.
+    """
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "module_" in state:
+            state = dict(state)
+            state["module_"] = module_to_bytes(self.module_)
+        return state
+
+    def __setstate__(self, state):
+        if "module_" in state and isinstance(state["module_"], bytes):
+            state = dict(state)
+            state["module_"], state["device_"] = module_from_bytes(
+                state["module_"], available_device(state["device_"])
+            )
+        super().__setstate__(state)
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` in the safe format.
+
+        The file is a safetensors file: the weights as tensors and everything
+        else as JSON. :func:`sklearn_resboost.load` reads it back without
+        running any code from the file, so it is safe to load files from
+        untrusted sources, unlike pickle or joblib files.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination file; it is overwritten. ``.safetensors`` is the
+            customary suffix.
+
+        Raises
+        ------
+        ValueError
+            If a parameter or attribute cannot be written as data: a callable
+            ``block`` (a custom block is code and would have to be executed on
+            load), skorch ``callbacks``, or an attribute of an unknown type.
+            Use pickle or joblib for such models.
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        """
+        save(self, path)
+
+
+# -- writing -------------------------------------------------------------------
+
+
+class _Encoder:
+    """Turn Python values into JSON, moving numeric arrays into ``tensors``."""
+
+    def __init__(self):
+        self.tensors = {}
+
+    def _tensor(self, path, array):
+        name = path
+        while name in self.tensors:
+            name = f"{path}#{len(self.tensors)}"
+        self.tensors[name] = np.ascontiguousarray(array)
+        return name
+
+    def encode(self, value, path):
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)) and type(value) in (int, float):
+            return value
+        if isinstance(value, np.generic) and value.dtype.kind in _NUMERIC_KINDS:
+            return {"__type__": "scalar", "dtype": value.dtype.str, "value": value.item()}
+        if isinstance(value, np.ndarray):
+            return self._array(value, path)
+        if isinstance(value, torch.device):
+            return {"__type__": "device", "value": str(value)}
+        if isinstance(value, np.random.RandomState):
+            _, keys, pos, has_gauss, cached_gaussian = value.get_state()
+            return {
+                "__type__": "random_state",
+                "keys": self._tensor(path + ".keys", keys),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached_gaussian),
+            }
+        if type(value) in _LOSSES.values():
+            return {
+                "__type__": "loss",
+                "class": type(value).__name__,
+                "state": self.encode(dict(vars(value)), path),
+            }
+        if isinstance(value, tuple):
+            return {
+                "__type__": "tuple",
+                "items": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)],
+            }
+        if isinstance(value, list):
+            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            plain = all(isinstance(k, str) and not k.startswith("__") for k in value)
+            if plain:
+                return {k: self.encode(v, f"{path}.{k}") for k, v in value.items()}
+            return {
+                "__type__": "dict",
+                "items": [
+                    [self.encode(k, f"{path}.key{i}"), self.encode(v, f"{path}.value{i}")]
+                    for i, (k, v) in enumerate(value.items())
+                ],
+            }
+        raise ValueError(
+            f"{path} is a {type(value).__module__}.{type(value).__qualname__}, which the "
+            "safe format cannot store; use pickle or joblib for this model."
+        )
+
+    def _array(self, array, path):
+        kind = array.dtype.kind
+        if kind in _NUMERIC_KINDS:
+            return {"__type__": "ndarray", "tensor": self._tensor(path, array)}
+        if kind == "U":
+            return {
+                "__type__": "str_array",
+                "dtype": array.dtype.str,
+                "shape": list(array.shape),
+                "values": array.ravel().tolist(),
+            }
+        if kind == "O":
+            return {
+                "__type__": "object_array",
+                "shape": list(array.shape),
+                "values": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(array.ravel())],
+            }
+        raise ValueError(
+            f"{path} is an array of dtype {array.dtype}, which the safe format cannot store."
+        )
+
+
+def describe_network(module):
+    """The description of a network from which :func:`build_network` rebuilds it.
+
+    Raises a ``ValueError`` for a network with custom blocks.
+    """
+    blocks = list(module.blocks)
+    if any(type(block) is not MLPBlock for block in blocks):
+        raise ValueError(
+            "The network has custom blocks (block is a callable). A custom block is "
+            "code, which the safe format never stores or runs; use pickle or joblib "
+            "for this model."
+        )
+    sizes = {(block.linear1.out_features, block.dropout.p) for block in blocks}
+    if len(sizes) > 1:
+        raise ValueError("The network's blocks differ in size; the safe format needs equal blocks.")
+    hidden_size, dropout = sizes.pop() if sizes else (None, 0.0)
+    return {
+        "n_features": module.stem.linear.in_features,
+        "width": module.stem.linear.out_features,
+        "hidden_size": hidden_size,
+        "dropout": float(dropout),
+        "n_blocks": len(blocks),
+        "n_heads": len(module.heads),
+        "n_outputs": int(module.output_scale.numel()),
+        "learning_rate": float(module.learning_rate),
+        "skip": bool(module.skip),
+    }
+
+
+def _digest(document_json, tensors):
+    digest = hashlib.sha256(document_json.encode("utf-8"))
+    for name in sorted(tensors):
+        array = tensors[name]
+        little = array.astype(array.dtype.newbyteorder("<"), copy=False)
+        header = json.dumps([name, little.dtype.str, list(array.shape)])
+        digest.update(header.encode("utf-8"))
+        digest.update(np.ascontiguousarray(little).tobytes())
+    return digest.hexdigest()
+
+
+def save(estimator, path):
+    """Save a fitted estimator of this package in the safe format.
+
+    See :meth:`BoostResNetClassifier.save`; this is the function it calls.
+    """
+    import sklearn
+
+    from . import __version__
+
+    if type(estimator).__name__ not in _estimator_classes():
+        raise ValueError(f"{type(estimator).__name__} is not an estimator of sklearn_resboost.")
+    check_is_fitted(estimator)
+    params = estimator.get_params(deep=False)
+    if callable(params.get("block")):
+        raise ValueError(
+            "block is a callable: a custom block is code, which the safe format never "
+            "stores or runs. Use pickle or joblib to save this model."
+        )
+    if params.get("callbacks") is not None:
+        raise ValueError(
+            "callbacks holds skorch callbacks, which are code; the safe format cannot "
+            "store them. Set callbacks=None with set_params before saving, or use "
+            "pickle or joblib."
+        )
+    network = describe_network(estimator.module_)
+    encoder = _Encoder()
+    attributes = {
+        name: value
+        for name, value in vars(estimator).items()
+        if name not in params and name != "module_"
+    }
+    document = {
+        "format": _FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "versions": {
+            "sklearn_resboost": __version__,
+            "scikit-learn": sklearn.__version__,
+            "torch": torch.__version__,
+        },
+        "estimator": type(estimator).__name__,
+        "params": {name: encoder.encode(value, f"params.{name}") for name, value in params.items()},
+        "attributes": {
+            name: encoder.encode(value, f"attributes.{name}") for name, value in attributes.items()
+        },
+        "network": network,
+    }
+    tensors = dict(encoder.tensors)
+    for name, tensor in estimator.module_.state_dict().items():
+        tensors[f"module.{name}"] = tensor.detach().cpu().numpy()
+    document_json = json.dumps(document, sort_keys=True)
+    metadata = {_DOCUMENT_KEY: document_json, _DIGEST_KEY: _digest(document_json, tensors)}
+    data = safetensors.numpy.save(tensors, metadata=metadata)
+    with open(fspath(path), "wb") as file:
+        file.write(data)
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def _corrupt(path, problem):
+    return ValueError(f"{path} is not a valid sklearn_resboost model file: {problem}.")
+
+
+def _read(path):
+    """Return the JSON document and the tensors of the file, checked for integrity."""
+    with open(fspath(path), "rb") as file:
+        data = file.read()
+    if len(data) < _LENGTH_BYTES:
+        raise _corrupt(path, "the file is truncated (no safetensors header)")
+    length = int.from_bytes(data[:_LENGTH_BYTES], "little")
+    if length > len(data) - _LENGTH_BYTES:
+        raise _corrupt(path, "the file is truncated (its header is incomplete)")
+    try:
+        header = json.loads(data[_LENGTH_BYTES : _LENGTH_BYTES + length].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"its safetensors header is not valid JSON ({exc})") from None
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict) or _DOCUMENT_KEY not in metadata:
+        raise _corrupt(path, "it has no sklearn_resboost metadata")
+    try:
+        document = json.loads(metadata[_DOCUMENT_KEY])
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != _FORMAT_NAME:
+        raise _corrupt(path, "its metadata is not an sklearn_resboost document")
+    version = document.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _corrupt(path, f"format_version {version!r} is not a positive integer")
+    if version > FORMAT_VERSION:
+        from . import __version__
+
+        raise ValueError(
+            f"{path} was written in format version {version} by a newer sklearn_resboost; "
+            f"this version ({__version__}) reads format versions up to {FORMAT_VERSION}. "
+            "Upgrade sklearn_resboost to load it."
+        )
+    try:
+        tensors = safetensors.numpy.load(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise _corrupt(path, f"its tensors cannot be read ({exc})") from None
+    if metadata.get(_DIGEST_KEY) != _digest(metadata[_DOCUMENT_KEY], tensors):
+        raise _corrupt(
+            path,
+            "its SHA-256 digest does not match its content; the file is corrupt or was "
+            "modified after it was saved",
+        )
+    return document, tensors
+
+
+class _Decoder:
+    """Inverse of :class:`_Encoder`, accepting only the tagged forms it writes."""
+
+    def __init__(self, path, tensors):
+        self.path = path
+        self.tensors = tensors
+        self.used = set()
+
+    def error(self, where, problem):
+        return _corrupt(self.path, f"{where}: {problem}")
+
+    def tensor(self, name, where):
+        if not isinstance(name, str) or name not in self.tensors:
+            raise self.error(where, f"the tensor {name!r} is missing")
+        if name in self.used:
+            raise self.error(where, f"the tensor {name!r} is used twice")
+        self.used.add(name)
+        array = self.tensors[name]
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise self.error(where, f"the tensor {name!r} has dtype {array.dtype}")
+        return np.array(array)
+
+    def expect(self, value, keys, where):
+        if set(value) != set(keys):
+            raise self.error(where, f"expected the fields {sorted(keys)}, got {sorted(value)}")
+
+    def dtype(self, value, kinds, where):
+        try:
+            dtype = np.dtype(value)
+        except (TypeError, ValueError):
+            raise self.error(where, f"{value!r} is not a dtype") from None
+        if not isinstance(value, str) or dtype.kind not in kinds:
+            raise self.error(where, f"dtype {value!r} is not allowed here")
+        return dtype
+
+    def shape(self, value, size, where):
+        if not (
+            isinstance(value, list)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)
+            and int(np.prod(value)) == size
+        ):
+            raise self.error(where, f"shape {value!r} does not fit {size} values")
+        return tuple(value)
+
+    def decode(self, value, where):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.decode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, dict):
+            raise self.error(where, f"unexpected JSON value {value!r}")
+        kind = value.get("__type__")
+        if kind is None:
+            if any(k.startswith("__") for k in value):
+                raise self.error(where, f"unexpected fields {sorted(value)}")
+            return {k: self.decode(v, f"{where}.{k}") for k, v in value.items()}
+        decoder = getattr(self, f"_decode_{kind}", None) if isinstance(kind, str) else None
+        if decoder is None:
+            raise self.error(where, f"unknown value type {kind!r}")
+        try:
+            return decoder(value, where)
+        except ValueError:
+            raise
+        except (TypeError, KeyError, OverflowError) as exc:
+            raise self.error(where, f"malformed {kind} ({exc})") from None
+
+    def _decode_scalar(self, value, where):
+        self.expect(value, {"__type__", "dtype", "value"}, where)
+        dtype = self.dtype(value["dtype"], _NUMERIC_KINDS, where)
+        if not isinstance(value["value"], (bool, int, float)):
+            raise self.error(where, f"{value['value']!r} is not a number")
+        return dtype.type(value["value"])
+
+    def _decode_ndarray(self, value, where):
+        self.expect(value, {"__type__", "tensor"}, where)
+        return self.tensor(value["tensor"], where)
+
+    def _decode_str_array(self, value, where):
+        self.expect(value, {"__type__", "dtype", "shape", "values"}, where)
+        dtype = self.dtype(value["dtype"], "U", where)
+        values = value["values"]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise self.error(where, "a string array holds non-strings")
+        # A wide dtype costs memory for every value; no saved array needs one
+        # far wider than its longest value.
+        longest = max(map(len, values), default=0)
+        if dtype.itemsize // 4 > max(2 * longest, 256):
+            raise self.error(where, f"dtype {value['dtype']!r} is wider than its values need")
+        shape = self.shape(value["shape"], len(values), where)
+        return np.array(values, dtype=dtype).reshape(shape)
+
+    def _decode_object_array(self, value, where):
+        self.expect(value, {"__type__", "shape", "values"}, where)
+        values = value["values"]
+        if not isinstance(values, list):
+            raise self.error(where, "an object array holds no list")
+        shape = self.shape(value["shape"], len(values), where)
+        array = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            array[i] = self.decode(v, f"{where}[{i}]")
+        return array.reshape(shape)
+
+    def _decode_device(self, value, where):
+        self.expect(value, {"__type__", "value"}, where)
+        try:
+            device = torch.device(value["value"])
+        except (RuntimeError, TypeError):
+            raise self.error(where, f"{value['value']!r} is not a torch device") from None
+        if device.type not in ("cpu", "cuda"):
+            raise self.error(where, f"device {value['value']!r} is not supported")
+        return device
+
+    def _decode_random_state(self, value, where):
+        self.expect(value, {"__type__", "keys", "pos", "has_gauss", "cached_gaussian"}, where)
+        keys = self.tensor(value["keys"], where)
+        state = np.random.RandomState()
+        try:
+            state.set_state(
+                ("MT19937", keys, value["pos"], value["has_gauss"], value["cached_gaussian"])
+            )
+        except (TypeError, ValueError) as exc:
+            raise self.error(where, f"invalid random state ({exc})") from None
+        return state
+
+    def _decode_loss(self, value, where):
+        self.expect(value, {"__type__", "class", "state"}, where)
+        cls = _LOSSES.get(value["class"]) if isinstance(value["class"], str) else None
+        if cls is None:
+            raise self.error(where, f"unknown loss {value['class']!r}")
+        state = self.decode(value["state"], where)
+        if not isinstance(state, dict) or not all(_NAME.match(k) for k in state):
+            raise self.error(where, "malformed loss state")
+        loss = cls.__new__(cls)
+        loss.__dict__.update(state)
+        return loss
+
+    def _decode_tuple(self, value, where):
+        self.expect(value, {"__type__", "items"}, where)
+        if not isinstance(value["items"], list):
+            raise self.error(where, "a tuple holds no list")
+        return tuple(self.decode(v, f"{where}[{i}]") for i, v in enumerate(value["items"]))
+
+    def _decode_dict(self, value, where):
+        self.expect(value, {"__type__", "items"}, where)
+        items = value["items"]
+        if not isinstance(items, list) or not all(
+            isinstance(item, list) and len(item) == 2 for item in items
+        ):
+            raise self.error(where, "a dict holds no list of pairs")
+        result = {}
+        for i, (k, v) in enumerate(items):
+            key = self.decode(k, f"{where}.key{i}")
+            try:
+                result[key] = self.decode(v, f"{where}.value{i}")
+            except TypeError:
+                raise self.error(where, f"key {key!r} is not hashable") from None
+        return result
+
+
+def _positive_int(network, name, where, minimum=1):
+    value = network.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise _corrupt(where, f"network.{name} is {value!r}, not an integer >= {minimum}")
+    return value
+
+
+def build_network(network, tensors, path):
+    """Rebuild the network described by ``network`` with the ``module.*`` tensors.
+
+    Shapes are compared on a meta-device copy before anything is allocated, so
+    that a tampered description cannot ask for more memory than the file holds.
+    """
+    if not isinstance(network, dict):
+        raise _corrupt(path, "network is not a JSON object")
+    expected = {
+        "n_features", "width", "hidden_size", "dropout", "n_blocks",
+        "n_heads", "n_outputs", "learning_rate", "skip",
+    }  # fmt: skip
+    if set(network) != expected:
+        raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
+    n_features = _positive_int(network, "n_features", path)
+    width = _positive_int(network, "width", path)
+    n_blocks = _positive_int(network, "n_blocks", path, minimum=0)
+    n_outputs = _positive_int(network, "n_outputs", path)
+    if network["n_heads"] != n_blocks + 1 or isinstance(network["n_heads"], bool):
+        raise _corrupt(path, f"network.n_heads is {network['n_heads']!r}, not n_blocks + 1")
+    hidden_size = network["hidden_size"]
+    if n_blocks:
+        hidden_size = _positive_int(network, "hidden_size", path)
+    dropout, learning_rate = network["dropout"], network["learning_rate"]
+    if not isinstance(dropout, (int, float)) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise _corrupt(path, f"network.dropout is {dropout!r}, not in [0, 1)")
+    if (
+        not isinstance(learning_rate, (int, float))
+        or isinstance(learning_rate, bool)
+        or not 0 < learning_rate < float("inf")
+    ):
+        raise _corrupt(path, f"network.learning_rate is {learning_rate!r}, not positive")
+    if not isinstance(network["skip"], bool):
+        raise _corrupt(path, f"network.skip is {network['skip']!r}, not a boolean")
+
+    with torch.device("meta"):
+        module = ResNet(Stem(n_features, width), n_outputs, learning_rate, network["skip"])
+        for _ in range(n_blocks):
+            module.blocks.append(MLPBlock(width, hidden_size, dropout))
+        for _ in range(n_blocks + 1):
+            module.heads.append(torch.nn.Linear(width, n_outputs))
+    expected_state = module.state_dict()
+    given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
+    missing = sorted(set(expected_state) - given)
+    unexpected = sorted(given - set(expected_state))
+    if missing:
+        raise _corrupt(path, f"the network's tensors {missing} are missing")
+    if unexpected:
+        raise _corrupt(path, f"the tensors {unexpected} do not belong to the described network")
+    state = {}
+    for name, meta in expected_state.items():
+        array = tensors[f"module.{name}"]
+        if tuple(array.shape) != tuple(meta.shape):
+            raise _corrupt(
+                path,
+                f"the tensor module.{name} has shape {tuple(array.shape)}, but the described "
+                f"network needs {tuple(meta.shape)}",
+            )
+        if array.dtype != np.float32:
+            raise _corrupt(path, f"the tensor module.{name} has dtype {array.dtype}, not float32")
+        state[name] = torch.from_numpy(np.array(array))
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.eval()
+
+
+def _check_consistent(estimator, network, path):
+    """Cross-check the restored attributes against the network and the parameters."""
+    from ._boost import BaseBoostResNet
+
+    n_outputs = network["n_outputs"]
+    problems = []
+    n_features = getattr(estimator, "n_features_in_", None)
+    if n_features != network["n_features"]:
+        problems.append(f"n_features_in_={n_features!r} but the network has {network['n_features']}")
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and (not isinstance(names, np.ndarray) or names.shape != (n_features,)):
+        problems.append("feature_names_in_ does not match n_features_in_")
+    loss = getattr(estimator, "_loss", None)
+    if isinstance(estimator, ClassifierMixin):
+        classes = getattr(estimator, "classes_", None)
+        n_classes = getattr(estimator, "n_classes_", None)
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) != n_classes:
+            problems.append("classes_ does not match n_classes_")
+        elif n_classes < 2 or n_outputs != (1 if n_classes == 2 else n_classes):
+            problems.append(f"{n_classes!r} classes do not fit {n_outputs} network outputs")
+        else:
+            binary, multiclass = _losses.CLASSIFICATION_LOSSES[estimator.loss]
+            expected_loss = binary if n_classes == 2 else multiclass
+            if type(loss) is not expected_loss:
+                problems.append(f"the loss {type(loss).__name__} does not fit loss={estimator.loss!r}")
+    elif isinstance(estimator, RegressorMixin):
+        if getattr(estimator, "n_outputs_", None) != n_outputs:
+            problems.append(f"n_outputs_ does not match the network's {n_outputs} outputs")
+        if type(loss) is not _losses.REGRESSION_LOSSES[estimator.loss]:
+            problems.append(f"the loss {type(loss).__name__} does not fit loss={estimator.loss!r}")
+    if isinstance(loss, _losses.BaseLoss) and getattr(loss, "n_outputs", None) != n_outputs:
+        problems.append("the loss's n_outputs does not match the network")
+    if isinstance(estimator, BaseBoostResNet):
+        if getattr(estimator, "n_estimators_", None) != network["n_blocks"]:
+            problems.append("n_estimators_ does not match the network's blocks")
+    elif estimator.n_blocks != network["n_blocks"]:
+        problems.append("n_blocks does not match the network's blocks")
+    if estimator.learning_rate != network["learning_rate"]:
+        problems.append("learning_rate does not match the network")
+    if not isinstance(getattr(estimator, "device_", None), torch.device):
+        problems.append("device_ is not a torch device")
+    if problems:
+        raise _corrupt(path, "; ".join(problems))
+
+
+def load(path, *, device=None):
+    """Load an estimator saved with ``save`` (the safe format).
+
+    No code from the file is executed: the file is parsed as JSON and raw
+    tensors, the estimator class must be one of this package's estimators and
+    the network is rebuilt from the package's own modules.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File written by ``estimator.save(path)``.
+    device : str or None, default=None
+        Device to put the network on (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+        ``"auto"``). ``None`` uses the device the model was fitted on, or the
+        CPU with a :class:`~sklearn_resboost.DeviceWarning` when that device
+        is CUDA and CUDA is not available.
+
+    Returns
+    -------
+    estimator : BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier \
+            or ResNetRegressor
+        The fitted estimator, predicting exactly as the saved one did on the
+        same device.
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated, corrupt, modified after saving, written by a
+        newer format version, names an unknown estimator class, or its
+        tensors do not fit the described network.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_resboost import BoostResNetClassifier, load
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BoostResNetClassifier(n_estimators=2, width=16, hidden_size=16,
+    ...                             device="cpu", random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "iris.safetensors")
+    >>> clf.save(path)
+    >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
+    True
+    """
+    document, tensors = _read(path)
+    for field, kind in (("estimator", str), ("params", dict), ("attributes", dict)):
+        if not isinstance(document.get(field), kind):
+            raise _corrupt(path, f"its {field} field is missing or malformed")
+    classes = _estimator_classes()
+    cls = classes.get(document["estimator"])
+    if cls is None:
+        raise _corrupt(
+            path,
+            f"unknown estimator class {document['estimator']!r}; expected one of "
+            f"{sorted(classes)}",
+        )
+    decoder = _Decoder(path, tensors)
+    params = decoder.decode(document["params"], "params")
+    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise _corrupt(path, f"{cls.__name__} has no parameters {unknown}")
+    estimator = cls(**params)
+    try:
+        estimator._validate_params()
+    except ValueError as exc:
+        raise _corrupt(path, f"invalid parameters ({exc})") from None
+    attributes = {}
+    for name, value in document["attributes"].items():
+        reserved = name in params or name == "module_" or name.startswith("__")
+        if not _NAME.match(name) or reserved or not (name.endswith("_") or name.startswith("_")):
+            raise _corrupt(path, f"{name!r} is not a fitted attribute name")
+        attributes[name] = decoder.decode(value, f"attributes.{name}")
+    module = build_network(document.get("network"), tensors, path)
+    unused = sorted(
+        name for name in set(tensors) - decoder.used if not name.startswith("module.")
+    )
+    if unused:
+        raise _corrupt(path, f"the tensors {unused} are not referenced")
+    for name, value in attributes.items():
+        setattr(estimator, name, value)
+    _check_consistent(estimator, document["network"], path)
+
+    target = available_device(estimator.device_) if device is None else resolve_device(device)
+    estimator.module_ = module.to(target)
+    estimator.device_ = target
+    return estimator

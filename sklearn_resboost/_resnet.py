@@ -1,0 +1,714 @@
+"""End-to-end baselines: the boosted estimators' network, trained by backpropagation."""
+
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ._device import inference_mode, resolve_device, seeded
+from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from ._modules import ResNet, Stem, make_block
+from ._persistence import PersistenceMixin
+from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
+from ._trainer import evaluate
+from ._validation import (
+    check_class_weight,
+    feature_normalisation,
+    target_transform,
+    validate_X,
+)
+
+# Training sets larger than this turn early_stopping="auto" on, as in the
+# boosted estimators and HistGradientBoosting.
+AUTO_EARLY_STOPPING_SAMPLES = 10_000
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
+    """End-to-end training shared by the classifier and the regressor."""
+
+    _parameter_constraints = {
+        "n_blocks": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "block": [StrOptions({"mlp"}), callable],
+        "skip": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        loss,
+        n_blocks,
+        learning_rate,
+        width,
+        hidden_size,
+        block,
+        skip,
+        max_epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        dropout,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        callbacks,
+        device,
+        random_state,
+        verbose,
+    ):
+        self.loss = loss
+        self.n_blocks = n_blocks
+        self.learning_rate = learning_rate
+        self.width = width
+        self.hidden_size = hidden_size
+        self.block = block
+        self.skip = skip
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @abstractmethod
+    def _encode_target(self, y):
+        """Validate ``y``; return ``(y_encoded, loss)``; set target attributes."""
+
+    @abstractmethod
+    def _target_tensor(self, y, device):
+        """Encoded targets in head units, as the tensor the loss expects."""
+
+    def _sample_weight(self, y, sample_weight):
+        return sample_weight
+
+    def _check_weighted_target(self, y):
+        """Check the target once zero-weight samples are dropped."""
+
+    def _stratify(self, y):
+        return None
+
+    def _head_targets(self, y):
+        return y
+
+    def _output_transform(self, y, sample_weight, n_outputs):
+        return np.zeros(n_outputs), np.ones(n_outputs)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the residual network end to end.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Features need no scaling: the stem learns it.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values (class labels for the classifier).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; ``None`` weighs every sample equally. Samples
+            of zero weight are dropped.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_X(
+            self,
+            X,
+            y,
+            reset=True,
+            multi_output=isinstance(self, RegressorMixin),
+            y_numeric=isinstance(self, RegressorMixin),
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        y, loss = self._encode_target(y)
+        sample_weight = self._sample_weight(y, sample_weight)
+        keep = sample_weight > 0
+        if not keep.any():
+            raise ValueError("sample_weight must have at least one positive entry.")
+        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        self._check_weighted_target(y)
+        # Only relative weights matter; scaling by the largest keeps them
+        # inside the float32 range of the training tensors.
+        sample_weight = sample_weight / sample_weight.max()
+
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        split_seed, init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=3))
+        early_stopping = self.early_stopping
+        if early_stopping == "auto":
+            early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
+        if early_stopping:
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(len(X)),
+                    test_size=self.validation_fraction,
+                    stratify=self._stratify(y),
+                    random_state=split_seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping needs a validation split of validation_fraction="
+                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
+                    f"{exc} Use more samples or early_stopping=False."
+                ) from exc
+        else:
+            train_idx, val_idx = np.arange(len(X)), None
+
+        n_outputs = loss.n_outputs
+        offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)
+        prior = loss.prior(self._head_targets(y[train_idx]), sample_weight[train_idx])
+        module = self._init_module(X[train_idx], n_outputs, prior, offset, scale, init_seed)
+        module.to(device)
+
+        def tensors(idx):
+            if idx is None:
+                return None
+            X_t = torch.tensor(X[idx], dtype=torch.float32, device=device)
+            w = torch.tensor(sample_weight[idx], dtype=torch.float32, device=device)
+            return X_t, self._target_tensor(y[idx], device), w
+
+        with seeded(train_seed, device):
+            history = train_network(
+                module,
+                loss,
+                tensors(train_idx),
+                tensors(val_idx),
+                all_stages=False,
+                epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                n_iter_no_change=self.n_iter_no_change,
+                tol=self.tol,
+                callbacks=self.callbacks,
+                device=device,
+                verbose=self.verbose,
+            )
+        self.module_ = module
+        self.device_ = device
+        self._loss = loss
+        self.history_ = history
+        return self
+
+    def _init_module(self, X, n_outputs, prior, offset, scale, seed):
+        with seeded(seed, torch.device("cpu")):
+            stem = Stem(X.shape[1], self.width)
+            module = ResNet(stem, n_outputs, self.learning_rate, skip=self.skip)
+            for _ in range(self.n_blocks):
+                module.blocks.append(
+                    make_block(
+                        self.block, self.width, self.hidden_size, self.dropout, zero_init=self.skip
+                    )
+                )
+            for _ in range(self.n_blocks + 1):
+                module.heads.append(torch.nn.Linear(self.width, n_outputs))
+        stem.set_normalisation(*feature_normalisation(X))
+        with torch.no_grad():
+            # Every head starts at the prior; only the final one is trained, so
+            # the earlier stages' scores stay the prior.
+            for head in module.heads:
+                head.weight.zero_()
+                head.bias.copy_(torch.as_tensor(prior))
+            module.output_offset.copy_(torch.as_tensor(offset))
+            module.output_scale.copy_(torch.as_tensor(scale))
+        return module
+
+    def _raw_scores(self, X):
+        """Scores of the final head in output units, shape (n_samples, K), float64."""
+        X = self._validate_X(X)
+        with inference_mode(self.module_) as module, torch.no_grad():
+            scores = evaluate(module, X, EVAL_BATCH_SIZE)
+        return scores.double().cpu().numpy()
+
+    def _validate_X(self, X):
+        """The checked ``X`` of a prediction, as a float32 tensor on the network's device."""
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return torch.tensor(X, dtype=torch.float32, device=self.device_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        # Densified up to MAX_DENSE_CELLS cells.
+        tags.input_tags.sparse = True
+        return tags
+
+
+_SHARED_PARAMETERS = """\
+    n_blocks : int, default=20
+        Number of residual blocks, in [1, inf); the boosted estimators'
+        default depth.
+    learning_rate : float, default=1.0
+        Scaling ``nu`` of every residual branch, in (0, inf):
+        ``g_{t+1} = g_t + nu f_t(g_t)``. Ignored when ``skip=False``.
+    width : int, default=128
+        Width of the residual stream, in [1, inf).
+    hidden_size : int, default=256
+        Hidden width of the default MLP block, in [1, inf).
+    block : "mlp" or callable, default="mlp"
+        Residual branch. ``"mlp"`` is ``LayerNorm -> Linear -> ReLU -> Dropout
+        -> Linear``; a callable takes the width and returns a
+        ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. With skip
+        connections its last parametrised layer is zero-initialised, so that
+        the network starts as its stem and head. A callable cannot be written
+        by :meth:`save`; use pickle or joblib for such models.
+    skip : bool, default=True
+        Whether the blocks have skip connections. ``False`` trains the same
+        stack of blocks as a plain network, ``g_{t+1} = f_t(g_t)``, the
+        contrast of Veit et al. (2016) for lesion studies.
+    max_epochs : int, default=100
+        Passes over the training rows, in [1, inf).
+    batch_size : int, default=128
+        Rows per optimiser step, in [1, inf).
+    lr : float, default=1e-3
+        AdamW step size, in (0, inf).
+    weight_decay : float, default=1e-4
+        AdamW weight decay of the blocks' weight matrices, in [0, inf).
+    dropout : float, default=0.0
+        Dropout probability inside the MLP block, in [0, 1).
+    early_stopping : "auto" or bool, default="auto"
+        Stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and keep the best epoch's weights
+        (skorch's ``EarlyStopping`` with ``load_best=True``); ``"auto"``
+        enables it above 10,000 training samples.
+    validation_fraction : float, default=0.1
+        Fraction of the training data set aside for early stopping, in (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without an improvement larger than ``tol`` before stopping, in
+        [1, inf).
+    tol : float, default=1e-7
+        Minimum decrease of the validation loss counted as an improvement, in
+        [0, inf).
+    callbacks : list of skorch callbacks or None, default=None
+        Further skorch callbacks (instances or ``(name, callback)`` pairs) for
+        the training loop, e.g. ``skorch.callbacks.LRScheduler``. They are
+        copied at every ``fit``; the parameter itself is never modified.
+    device : str, default="auto"
+        Torch device; ``"auto"`` uses CUDA when available, else the CPU."""
+
+_SHARED_ATTRIBUTES = """\
+    module_ : ResNet
+        The trained network, with ``stem``, ``blocks`` and ``n_blocks + 1``
+        ``heads`` like the boosted estimators' network. Only the last head is
+        trained; the others keep the prior.
+    history_ : list of dict
+        skorch's record of every epoch: ``epoch``, ``train_loss``,
+        ``valid_loss`` (with early stopping), ``dur`` and the values logged by
+        callbacks.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when ``X`` has string column names.
+    device_ : torch.device
+        Device the network lives on."""
+
+
+class ResNetClassifier(ClassifierMixin, BaseResNet):
+    __doc__ = f"""Residual network classifier trained end to end (the BoostResNet baseline).
+
+    The network of :class:`BoostResNetClassifier` (same stem, blocks and
+    heads), with every block trained at once by backpropagation through
+    skorch, as in the "e2eBP" baseline of Huang et al. (ICML 2018).
+
+    Parameters
+    ----------
+    loss : {{"log_loss", "exponential"}}, default="log_loss"
+        Loss minimised. ``"log_loss"`` is the cross-entropy;
+        ``"exponential"`` is BoostResNet's loss, with probabilities
+        ``expit(2 z)`` / ``softmax(2 z)``.
+{_SHARED_PARAMETERS}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, shuffling, dropout and the
+        validation split. The caller's global torch random state is left
+        untouched.
+    verbose : int, default=0
+        Positive values print skorch's table of epochs.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_classes_ : int
+        Number of classes.
+{_SHARED_ATTRIBUTES}
+
+    See Also
+    --------
+    BoostResNetClassifier : The same network trained one block per round.
+    ResNetRegressor : The regressor.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_resboost import ResNetClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = ResNetClassifier(n_blocks=2, width=16, hidden_size=16, max_epochs=30,
+    ...                        lr=1e-2, device="cpu", random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> len(clf.module_.heads)
+    3
+    """
+
+    _parameter_constraints = {
+        **BaseResNet._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="log_loss",
+        n_blocks=20,
+        learning_rate=1.0,
+        width=128,
+        hidden_size=256,
+        block="mlp",
+        skip=True,
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        dropout=0.0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-7,
+        callbacks=None,
+        device="auto",
+        class_weight=None,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            loss=loss,
+            n_blocks=n_blocks,
+            learning_rate=learning_rate,
+            width=width,
+            hidden_size=hidden_size,
+            block=block,
+            skip=skip,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
+    def _encode_target(self, y):
+        try:
+            check_classification_targets(y)
+        except TypeError as exc:
+            types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
+            raise TypeError(
+                f"y mixes labels of types {types} that cannot be compared; class labels "
+                f"must be all numbers or all strings, without missing values ({exc})."
+            ) from exc
+        encoder = LabelEncoder()
+        encoded = encoder.fit_transform(y)
+        self.classes_ = encoder.classes_
+        self.n_classes_ = len(self.classes_)
+        if self.n_classes_ < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes; "
+                f"y has only 1 class: {self.classes_[0]!r}."
+            )
+        binary_loss, multiclass_loss = CLASSIFICATION_LOSSES[self.loss]
+        if self.n_classes_ == 2:
+            return encoded, binary_loss(1)
+        return encoded, multiclass_loss(self.n_classes_)
+
+    def _sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        class_weight = self.class_weight
+        if isinstance(class_weight, dict):
+            check_class_weight(class_weight, self.classes_)
+            class_weight = {
+                int(np.searchsorted(self.classes_, label)): weight
+                for label, weight in class_weight.items()
+            }
+        return sample_weight * compute_sample_weight(class_weight, y)
+
+    def _check_weighted_target(self, y):
+        present = np.unique(y)
+        if len(present) < 2:
+            which = "none has"
+            if len(present):
+                which = f"only class {self.classes_[present[0]]!r} has any"
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes with "
+                f"positive weight; {which}."
+            )
+
+    def _stratify(self, y):
+        return y
+
+    def _target_tensor(self, y, device):
+        if self.n_classes_ == 2:
+            if self.loss == "exponential":
+                return torch.tensor(2.0 * y - 1.0, dtype=torch.float32, device=device)
+            return torch.tensor(y, dtype=torch.float32, device=device)
+        return torch.tensor(y, dtype=torch.int64, device=device)
+
+    def decision_function(self, X):
+        """Raw scores of the final head.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One score per sample for two classes (positive favours
+            ``classes_[1]``), one per class otherwise.
+        """
+        scores = self._raw_scores(X)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        scores = self._raw_scores(X)
+        if scores.shape[1] == 1:
+            return self.classes_[(scores[:, 0] > 0).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def predict_proba(self, X):
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, in the order of ``classes_``.
+        """
+        scores = self._raw_scores(X)
+        return self._loss.proba(scores)
+
+    def predict_log_proba(self, X):
+        """Predict the logarithm of class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, in the order of ``classes_``.
+        """
+        scores = self._raw_scores(X)
+        return self._loss.log_proba(scores)
+
+
+class ResNetRegressor(RegressorMixin, BaseResNet):
+    __doc__ = f"""Residual network regressor trained end to end (the BoostResNet baseline).
+
+    The network of :class:`BoostResNetRegressor` (same stem, blocks and
+    heads), with every block trained at once by backpropagation through
+    skorch. Targets are standardised per output as in the boosted regressor,
+    so the losses in ``history_`` are in standardised units.
+
+    Parameters
+    ----------
+    loss : {{"squared_error", "absolute_error", "huber"}}, default="squared_error"
+        Loss minimised.
+{_SHARED_PARAMETERS}
+    alpha : float, default=0.9
+        Quantile of the absolute residuals of the prior that sets the Huber
+        loss's ``delta``, in (0, 1). Only used with ``loss="huber"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, shuffling, dropout and the
+        validation split. The caller's global torch random state is left
+        untouched.
+    verbose : int, default=0
+        Positive values print skorch's table of epochs.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets.
+{_SHARED_ATTRIBUTES}
+
+    See Also
+    --------
+    BoostResNetRegressor : The same network trained one block per round.
+    ResNetClassifier : The classifier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_friedman1
+    >>> from sklearn_resboost import ResNetRegressor
+    >>> X, y = make_friedman1(n_samples=300, random_state=0)
+    >>> reg = ResNetRegressor(n_blocks=2, width=16, hidden_size=16, max_epochs=30,
+    ...                       lr=1e-2, device="cpu", random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> bool(reg.score(X, y) > 0.8)
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseResNet._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="squared_error",
+        n_blocks=20,
+        learning_rate=1.0,
+        width=128,
+        hidden_size=256,
+        block="mlp",
+        skip=True,
+        max_epochs=100,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        dropout=0.0,
+        early_stopping="auto",
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-7,
+        callbacks=None,
+        device="auto",
+        alpha=0.9,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            loss=loss,
+            n_blocks=n_blocks,
+            learning_rate=learning_rate,
+            width=width,
+            hidden_size=hidden_size,
+            block=block,
+            skip=skip,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            dropout=dropout,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
+        self.alpha = alpha
+
+    def _encode_target(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        self._y_ndim = y.ndim
+        y = y.reshape(len(y), -1)
+        self.n_outputs_ = y.shape[1]
+        loss_class = REGRESSION_LOSSES[self.loss]
+        if self.loss == "huber":
+            return y, loss_class(self.n_outputs_, self.alpha)
+        return y, loss_class(self.n_outputs_)
+
+    def _output_transform(self, y, sample_weight, n_outputs):
+        offset, scale = target_transform(y, sample_weight)
+        self._target_offset, self._target_scale = offset, scale
+        return offset, scale
+
+    def _head_targets(self, y):
+        return (y - self._target_offset) / self._target_scale
+
+    def _target_tensor(self, y, device):
+        return torch.tensor(self._head_targets(y), dtype=torch.float32, device=device)
+
+    def predict(self, X):
+        """Predict regression targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values.
+        """
+        scores = self._raw_scores(X)
+        return scores[:, 0] if self._y_ndim == 1 else scores
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

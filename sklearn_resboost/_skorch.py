@@ -1,0 +1,370 @@
+"""skorch inside the estimators: end-to-end training and the export of fitted networks.
+
+skorch's ``NeuralNet`` sets attributes in ``__init__`` and keeps fitted state
+through ``clone``, so it cannot be the public estimator; it is used here as the
+training loop only, and handed out by :meth:`SkorchMixin.to_skorch` once a
+model is fitted.
+"""
+
+import copy
+from functools import partial
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
+
+from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
+
+# Rows per forward pass when skorch evaluates the validation rows: the whole
+# validation set at once for usual sizes, so that the validation loss is the
+# exact weighted loss rather than an average over batches.
+EVAL_BATCH_SIZE = 8192
+
+
+class TensorBatches:
+    """Batches of a skorch ``Dataset`` of tensors, by slicing.
+
+    skorch's default ``DataLoader`` indexes one row at a time and collates the
+    rows again, which costs more than the forward pass of a small network.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Its ``X`` is a dict of tensors and its ``y`` a tensor or None.
+    batch_size : int
+        Rows per batch.
+    shuffle : bool, default=False
+        Draw a new permutation from torch's global generator every epoch.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return (len(self.dataset) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        X, y = self.dataset.X, self.dataset.y
+        n = len(self.dataset)
+        first = next(iter(X.values()))
+        order = torch.randperm(n, device=first.device) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            idx = order[start:stop] if order is not None else slice(start, stop)
+            yield {key: value[idx] for key, value in X.items()}, (None if y is None else y[idx])
+
+
+class StageScores(nn.Module):
+    """Head-unit scores of a :class:`~sklearn_resboost.ResNet` for training.
+
+    With ``all_stages`` the forward pass returns the scores of stages
+    ``1, ..., T`` stacked, shape ``(T, n, K)``, so that every stage's head is
+    supervised; otherwise the final stage's, shape ``(n, K)``. Stage 0 (the
+    prior) is never trained.
+    """
+
+    def __init__(self, network, all_stages):
+        super().__init__()
+        self.network = network
+        self.all_stages = all_stages
+
+    def forward(self, x, sample_weight=None):
+        network = self.network
+        if not self.all_stages:
+            g = None
+            for g in network.representations(x):
+                pass
+            return network.heads[network.n_blocks](g)
+        gs = list(network.representations(x))
+        return torch.stack([head(g) for head, g in zip(network.heads[1:], gs[1:])])
+
+
+class LossCriterion(nn.Module):
+    """A package loss as a skorch criterion, on head-unit scores and encoded targets.
+
+    Training batches are scaled by their mean weight over ``weight_scale``,
+    the mean weight of all training rows, as the round trainer does, so that
+    each batch is an unbiased estimate of the weighted objective. Stacked
+    scores ``(T, n, K)`` give the mean of the stages' objectives.
+    """
+
+    def __init__(self, loss, weight_scale):
+        super().__init__()
+        self.loss = loss
+        self.weight_scale = weight_scale
+
+    def forward(self, z, y, w, training):
+        if z.ndim == 3:
+            objective = torch.stack([self.loss.objective(stage, y, w) for stage in z]).mean()
+        else:
+            objective = self.loss.objective(z, y, w)
+        if training:
+            objective = objective * (w.mean() / self.weight_scale)
+        return objective
+
+
+class WeightedNet(NeuralNet):
+    """skorch net whose batches carry the sample weights next to the inputs."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, y_true, X["sample_weight"], training)
+
+
+def _adamw(param_groups, *, lr, weight_decay, decayed):
+    """AdamW with weight decay on the parameters in ``decayed`` only."""
+    params = [p for group in param_groups for p in group["params"]]
+    groups = [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def _epoch_record(record):
+    """An epoch of skorch's history as plain Python values, without its batches."""
+    plain = {}
+    for key, value in record.items():
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            plain[key] = value
+    return plain
+
+
+def train_network(
+    network,
+    loss,
+    train,
+    validation,
+    *,
+    all_stages,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    n_iter_no_change,
+    tol,
+    callbacks,
+    device,
+    verbose,
+):
+    """Train every parameter of ``network`` end to end with skorch, in place.
+
+    Parameters
+    ----------
+    network : ResNet
+        The network, on ``device``.
+    loss : BaseLoss
+        The package loss minimised on head-unit scores.
+    train, validation : tuple of torch.Tensor or None
+        ``(X, y, sample_weight)`` on ``device``; with validation rows, training
+        stops once their loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs and the best epoch's weights are kept.
+    all_stages : bool
+        Supervise the heads of stages ``1, ..., T`` (mean of their losses)
+        instead of the final head only.
+    epochs, batch_size, lr, weight_decay, n_iter_no_change, tol
+        Training settings; weight decay applies to the blocks' weight matrices.
+    callbacks : list or None
+        Further skorch callbacks; they are copied, never modified.
+    device : torch.device
+        Device of the network and the data.
+    verbose : int
+        skorch's verbosity (an epoch table when positive).
+
+    Returns
+    -------
+    history : list of dict
+        skorch's epoch records, without the per-batch entries.
+    """
+    X, y, w = train
+    decayed = {
+        id(param)
+        for block in network.blocks
+        for name, param in block.named_parameters()
+        if param.ndim > 1 and name.rsplit(".", 1)[-1] == "weight"
+    }
+    net_callbacks = copy.deepcopy(list(callbacks)) if callbacks else []
+    train_split = None
+    if validation is not None:
+        X_val, y_val, w_val = validation
+        train_split = predefined_split(Dataset({"x": X_val, "sample_weight": w_val}, y_val))
+        net_callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss",
+                    patience=n_iter_no_change,
+                    threshold=tol,
+                    threshold_mode="abs",
+                    load_best=True,
+                ),
+            )
+        )
+    net = WeightedNet(
+        StageScores(network, all_stages),
+        criterion=LossCriterion(loss, w.mean().item()),
+        optimizer=partial(_adamw, weight_decay=weight_decay, decayed=decayed),
+        lr=lr,
+        max_epochs=epochs,
+        batch_size=batch_size,
+        train_split=train_split,
+        callbacks=net_callbacks,
+        iterator_train=TensorBatches,
+        iterator_train__shuffle=True,
+        iterator_valid=TensorBatches,
+        iterator_valid__batch_size=EVAL_BATCH_SIZE,
+        device=str(device),
+        verbose=verbose,
+    )
+    net.fit({"x": X, "sample_weight": w}, y)
+    network.eval()
+    return [_epoch_record(record) for record in net.history]
+
+
+class SkorchModule(nn.Module):
+    """A fitted network with the output a skorch net expects.
+
+    Classifiers give logits for ``torch.nn.CrossEntropyLoss`` whose softmax is
+    the estimator's ``predict_proba``: ``[0, z]`` for a single log-loss score,
+    ``[-z, z]`` for a single exponential-loss score (``expit(2 z)``), ``2 z``
+    for multiclass exponential-loss scores and ``z`` otherwise. Regressors
+    give predictions in output units. The network is ``self.network``.
+
+    Parameters
+    ----------
+    network : ResNet
+        The network.
+    output : {"binary_log_loss", "binary_exponential", "multiclass_exponential", \
+            "scores"}
+        How scores become skorch's output.
+    """
+
+    def __init__(self, network, output):
+        super().__init__()
+        self.network = network
+        self.output = output
+
+    def forward(self, X):
+        z = self.network(X)
+        if self.output == "binary_log_loss":
+            return torch.cat([torch.zeros_like(z), z], dim=1)
+        if self.output == "binary_exponential":
+            return torch.cat([-z, z], dim=1)
+        if self.output == "multiclass_exponential":
+            return 2 * z
+        return z
+
+
+class OutputUnitsLoss(nn.Module):
+    """A regressor's loss on predictions and targets in output units.
+
+    Both are standardised with the network's ``output_offset`` and
+    ``output_scale``, so that skorch minimises what the estimator minimised.
+    """
+
+    def __init__(self, loss, offset, scale):
+        super().__init__()
+        self.loss = loss
+        self.register_buffer("offset", offset.detach().clone())
+        self.register_buffer("scale", scale.detach().clone())
+
+    def forward(self, y_pred, y_true):
+        y_true = y_true.to(y_pred.dtype)
+        w = torch.ones(len(y_pred), dtype=y_pred.dtype, device=y_pred.device)
+        return self.loss.objective(
+            (y_pred - self.offset) / self.scale, (y_true - self.offset) / self.scale, w
+        )
+
+
+class SkorchMixin:
+    """Adds :meth:`to_skorch` to a fitted estimator with ``module_`` and ``_loss``."""
+
+    #: Constructor parameter giving the default ``max_epochs`` of the skorch net.
+    _skorch_epochs_parameter = "max_epochs"
+
+    def to_skorch(self, **net_params):
+        """Return an initialized skorch net around a copy of the fitted network.
+
+        Training the net goes on from the fitted weights, with any skorch
+        callback; the estimator itself is left unchanged. A classifier gives a
+        ``skorch.NeuralNetClassifier`` with ``CrossEntropyLoss`` whose
+        ``predict_proba`` equals the estimator's (up to float32 rounding); its
+        ``classes_`` are the class *indices* ``0, ..., n_classes_ - 1``, as
+        its ``predict`` returns, and ``partial_fit`` expects ``y`` encoded the
+        same way (``numpy.searchsorted(estimator.classes_, y)``). A regressor
+        gives a ``skorch.NeuralNetRegressor`` minimising the estimator's loss
+        in standardised units; it wants a 2-D float32 ``y`` and predicts
+        shape ``(n_samples, n_outputs)``. ``X`` must be float32.
+
+        Parameters
+        ----------
+        **net_params : dict
+            skorch parameters overriding the defaults: AdamW with the
+            estimator's ``lr``, ``weight_decay`` and ``batch_size``, no
+            internal validation split (``train_split=None``), the fitted
+            network's device, ``verbose=0`` and ``max_epochs`` from the
+            estimator's epochs parameter (10 when that is 0).
+
+        Returns
+        -------
+        net : skorch.NeuralNetClassifier or skorch.NeuralNetRegressor
+            The initialized net; ``net.module_.network`` is the copied
+            :class:`~sklearn_resboost.ResNet`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_resboost import BoostResNetClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> X = X.astype(np.float32)
+        >>> clf = BoostResNetClassifier(n_estimators=2, width=16, hidden_size=16,
+        ...                             device="cpu", random_state=0).fit(X, y)
+        >>> net = clf.to_skorch(max_epochs=2)
+        >>> bool(np.allclose(net.predict_proba(X), clf.predict_proba(X), atol=1e-6))
+        True
+        >>> net = net.partial_fit(X, np.searchsorted(clf.classes_, y))
+        >>> len(net.history)
+        2
+        """
+        check_is_fitted(self)
+        network = copy.deepcopy(self.module_).eval()
+        params = {
+            "optimizer": torch.optim.AdamW,
+            "lr": self.lr,
+            "optimizer__weight_decay": self.weight_decay,
+            "batch_size": self.batch_size,
+            "max_epochs": getattr(self, self._skorch_epochs_parameter) or 10,
+            "train_split": None,
+            "device": str(self.device_),
+            "verbose": 0,
+        }
+        params.update(net_params)
+        if isinstance(self, ClassifierMixin):
+            if isinstance(self._loss, BinaryExponentialLoss):
+                output = "binary_exponential"
+            elif isinstance(self._loss, MultinomialExponentialLoss):
+                output = "multiclass_exponential"
+            elif self.n_classes_ == 2:
+                output = "binary_log_loss"
+            else:
+                output = "scores"
+            net = NeuralNetClassifier(
+                SkorchModule(network, output),
+                criterion=nn.CrossEntropyLoss,
+                classes=np.arange(self.n_classes_).tolist(),
+                **params,
+            )
+        else:
+            criterion = OutputUnitsLoss(self._loss, network.output_offset, network.output_scale)
+            net = NeuralNetRegressor(SkorchModule(network, "scores"), criterion=criterion, **params)
+        return net.initialize()

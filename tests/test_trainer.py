@@ -1,0 +1,71 @@
+"""The per-round trainer."""
+
+import torch
+
+from sklearn_resboost._losses import SquaredError
+from sklearn_resboost._trainer import RoundTrainer, batched, evaluate
+
+
+def test_batched_covers_every_row_once():
+    slices = list(batched(10, 4))
+    assert [(s.start, s.stop) for s in slices] == [(0, 4), (4, 8), (8, 10)]
+    assert list(batched(0, 4)) == []
+
+
+def test_evaluate_matches_one_pass():
+    layer = torch.nn.Linear(3, 2).double()
+    x = torch.randn(11, 3, dtype=torch.float64)
+    torch.testing.assert_close(evaluate(layer, x, 4), layer(x).detach())
+
+
+def make_problem():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = (x @ torch.tensor([[1.0], [-2.0], [0.5]])) + 0.1
+    return x, y, torch.ones(64)
+
+
+def test_trainer_decreases_the_objective_and_freezes_the_rest():
+    x, y, w = make_problem()
+    model = torch.nn.Linear(3, 1)
+    frozen = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        frozen.weight.fill_(2.0)
+    frozen_state = {k: v.clone() for k, v in frozen.state_dict().items()}
+    loss = SquaredError(1)
+    def forward(v):
+        return frozen(model(v))
+
+    before = loss.value(forward(x), y, w)
+    trainer = RoundTrainer(loss, epochs=20, batch_size=16, lr=0.05, weight_decay=0.0, eval_batch_size=32)
+    epochs = trainer.fit(forward, [model], [model], x, y, w)
+    assert 1 <= epochs <= 20
+    assert loss.value(forward(x), y, w) < 0.1 * before
+    for key, value in frozen.state_dict().items():
+        assert torch.equal(value, frozen_state[key])
+
+
+def test_trainer_never_ends_worse_than_it_started():
+    x, y, w = make_problem()
+    model = torch.nn.Linear(3, 1)
+    loss = SquaredError(1)
+    before = loss.value(model(x), y, w)
+    # A step size this large diverges; the starting state is kept.
+    trainer = RoundTrainer(loss, epochs=3, batch_size=8, lr=1e3, weight_decay=0.0, eval_batch_size=32)
+    trainer.fit(model, [model], [model], x, y, w)
+    assert loss.value(model(x), y, w) <= before
+
+
+def test_trainer_stops_on_the_validation_rows_and_logs():
+    x, y, w = make_problem()
+    model = torch.nn.Linear(3, 1)
+    logged = []
+    trainer = RoundTrainer(
+        SquaredError(1), epochs=50, batch_size=16, lr=0.05, weight_decay=0.0,
+        eval_batch_size=32, log=lambda *row: logged.append(row),
+    )
+    # Validation targets unrelated to the inputs: no epoch helps, so it stops early.
+    noise = torch.randn(32, 1) * 10
+    epochs = trainer.fit(model, [model], [model], x, y, w, validation=(x[:32], noise, w[:32]))
+    assert epochs < 50
+    assert len(logged) == epochs and logged[0][2] is not None
