@@ -65,8 +65,8 @@ class BinaryExponentialLoss(BaseLoss):
     log_space = True
 
     def prior(self, y, w):
-        p = np.average(y > 0, weights=w)
-        return np.array([0.5 * np.log(p / (1 - p))])
+        freq = _class_frequencies((y > 0).astype(np.int64), w, 2)
+        return np.array([0.5 * np.log(freq[1] / freq[0])])
 
     def margins(self, z, y):
         return -y * z[:, 0]
@@ -113,8 +113,8 @@ class BinaryLogLoss(BaseLoss):
     """Binary cross-entropy with ``y`` in {0, 1}."""
 
     def prior(self, y, w):
-        p = np.average(y > 0, weights=w)
-        return np.array([np.log(p / (1 - p))])
+        freq = _class_frequencies((y > 0).astype(np.int64), w, 2)
+        return np.array([np.log(freq[1] / freq[0])])
 
     def per_sample(self, z, y):
         return F.binary_cross_entropy_with_logits(z[:, 0], y, reduction="none")

@@ -209,11 +209,13 @@ def check_class_weight(class_weight, classes):
 def feature_normalisation(X):
     """Per-feature centre and spread of the stem, from the training rows.
 
-    A spread below float32's smallest normal number would be stored as 0 (or
-    lose its precision): such a feature is constant for the network.
+    Computed in float64: float32 sums of values near the float32 limit
+    overflow. A spread below float32's smallest normal number would be stored
+    as 0 (or lose its precision): such a feature is constant for the network;
+    one beyond the float32 range is capped, so that it is not stored as inf.
     """
-    center = X.mean(axis=0)
-    spread = X.std(axis=0)
+    center = X.mean(axis=0, dtype=np.float64)
+    spread = np.minimum(X.std(axis=0, dtype=np.float64), FLOAT32_MAX)
     spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
     return center, spread
 
