@@ -261,3 +261,25 @@ def test_far_outside_the_training_range_stays_finite(fitted_models, factor):
         scale = 1e-9 * max(1.0, np.abs(final).max())
         np.testing.assert_allclose(hypothesis.sum(axis=0), final, atol=scale)
         np.testing.assert_allclose(features.sum(axis=0), final, atol=scale)
+
+
+@pytest.mark.parametrize("make", [BoostResNetClassifier, lambda: ResNetClassifier(**E2E)])
+def test_float32_features_whose_sum_overflows_float32(make):
+    # 23 x 1.5e37 overflows a float32 sum: the stem's statistics are float64.
+    X = np.full((23, 2), 1.4794887e37, dtype=np.float32)
+    X[::2, 1] = -3e38
+    y = np.arange(23) % 2
+    est = make() if make is not BoostResNetClassifier else make(**SMALL)
+    est.fit(X, y)
+    assert np.all(np.isfinite(est.module_.stem.center.numpy()))
+    assert np.all(np.isfinite(est.module_.stem.scale.numpy()))
+    assert np.all(np.isfinite(est.decision_function(X)))
+
+
+@pytest.mark.parametrize("loss", ["exponential", "log_loss"])
+def test_a_class_of_negligible_weight_keeps_a_finite_prior(loss):
+    X = np.zeros((2, 1))
+    clf = BoostResNetClassifier(**SMALL, loss=loss).fit(X, [1, 0], sample_weight=[1.0, 1e-33])
+    assert np.all(np.isfinite(clf.decision_function(X)))
+    assert np.all(np.isfinite(clf.predict_log_proba(X)))
+    np.testing.assert_array_equal(clf.predict(X), [1, 1])
