@@ -5,7 +5,6 @@ import sys
 import time
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, make_friedman1
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
 from . import BoostResNetClassifier, BoostResNetRegressor
@@ -48,10 +47,9 @@ def main(argv=None):
     estimator.fit(X_train, y_train)
     elapsed = time.perf_counter() - start
     metric = "accuracy" if is_classification else "R^2"
-    score = accuracy_score if is_classification else r2_score
     print("\nblocks  test " + metric)
-    for depth, y_pred in enumerate(estimator.staged_predict(X_test), start=1):
-        print(f"{depth:>6d}  {score(y_test, y_pred):.4f}")
+    for depth, score in enumerate(estimator.staged_score(X_test, y_test), start=1):
+        print(f"{depth:>6d}  {score:.4f}")
     print(f"\nfitted {estimator.n_estimators_} blocks in {elapsed:.1f} s on {estimator.device_}; "
           f"test {metric}: {estimator.score(X_test, y_test):.4f}")
     return 0

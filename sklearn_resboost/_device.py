@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import threading
 import warnings
 
 import torch
@@ -40,13 +41,24 @@ def resolve_device(device):
     return resolved
 
 
+# torch's default generators are global to the process: fits running
+# concurrently in threads (joblib's threading backend, Dask workers without
+# processes) would draw from each other's seeds and restore each other's
+# states. Seeded sections therefore run one at a time.
+_SEEDED_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed, device):
-    """Seed torch's generators for ``device`` and restore the caller's state on exit."""
+    """Seed torch's generators for ``device`` and restore the caller's state on exit.
+
+    Seeded sections of different threads exclude each other, so that a fit's
+    random draws depend on its seed only.
+    """
     devices = []
     if device.type == "cuda":
         devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.random.default_generator.manual_seed(seed)
         for index in devices:
             torch.cuda.default_generators[index].manual_seed(seed)

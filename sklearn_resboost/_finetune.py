@@ -45,7 +45,7 @@ def fine_tune(estimator, train, validation, device):
             validation,
             all_stages=True,
             epochs=estimator.fine_tune_epochs,
-            batch_size=estimator.batch_size,
+            batch_size=estimator._training_batch_size(),
             lr=estimator.lr,
             weight_decay=estimator.weight_decay,
             n_iter_no_change=estimator.n_iter_no_change,

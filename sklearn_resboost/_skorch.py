@@ -298,6 +298,10 @@ class SkorchMixin:
     #: Constructor parameter giving the default ``max_epochs`` of the skorch net.
     _skorch_epochs_parameter = "max_epochs"
 
+    def _training_batch_size(self):
+        """The batch size the estimator trained with."""
+        return self.batch_size
+
     def to_skorch(self, **net_params):
         """Return an initialized skorch net around a copy of the fitted network.
 
@@ -349,7 +353,7 @@ class SkorchMixin:
             "optimizer": torch.optim.AdamW,
             "lr": self.lr,
             "optimizer__weight_decay": self.weight_decay,
-            "batch_size": self.batch_size,
+            "batch_size": self._training_batch_size(),
             "max_epochs": getattr(self, self._skorch_epochs_parameter) or 10,
             "train_split": None,
             "device": str(self.device_),

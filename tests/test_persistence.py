@@ -471,7 +471,7 @@ def test_format_description_in_the_file(saved):
         "n_blocks": document["attributes"]["n_estimators_"],
         "n_heads": document["attributes"]["n_estimators_"] + 1,
         "n_outputs": 3,
-        "learning_rate": 0.5,
+        "learning_rate": document["params"]["learning_rate"],
         "skip": True,
     }
     assert document["attributes"]["classes_"] == {

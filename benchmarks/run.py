@@ -1,0 +1,249 @@
+"""Side-by-side benchmark of the boosted ResNets against their peers.
+
+Runs, in one process, the default ``BoostResNetClassifier``/``Regressor`` and
+their peers on five datasets (75/25 splits, stratified for classification,
+seeds 0, 1, 2) and prints the mean test score (accuracy or R^2), its spread
+(standard deviation over seeds) and the median fit time. Then it measures, as
+ratios taken side by side:
+
+* round cost: the mean time of the last rounds over the first rounds of one
+  fit at a fixed number of epochs per round;
+* staged cost: all staged predictions over one ``predict``;
+* memory: the peak resident memory of a 64-block fit over a 4-block fit, for
+  the boosted network and for the end-to-end baseline, each fit in a fresh
+  process.
+
+Usage::
+
+    python benchmarks/run.py                      # everything, writes docs/benchmark_results.rst
+    python benchmarks/run.py --datasets digits --seeds 0 --no-costs
+"""
+
+import argparse
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    make_classification,
+    make_friedman1,
+    make_hastie_10_2,
+)
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    ResNetRegressor,
+    _trainer,
+)
+
+DATASETS = {
+    "digits": (lambda: load_digits(return_X_y=True), True),
+    "breast_cancer": (lambda: load_breast_cancer(return_X_y=True), True),
+    "hastie": (lambda: make_hastie_10_2(n_samples=12000, random_state=1), True),
+    "diabetes": (lambda: load_diabetes(return_X_y=True), False),
+    "friedman1": (lambda: make_friedman1(n_samples=10000, noise=1.0, random_state=0), False),
+}
+
+CLASSIFIERS = {
+    "BoostResNet": lambda seed: BoostResNetClassifier(random_state=seed),
+    "ResNet (end to end)": lambda seed: ResNetClassifier(random_state=seed),
+    "HistGradientBoosting": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+    "GradientBoosting": lambda seed: GradientBoostingClassifier(random_state=seed),
+    "MLP (256, 256)": lambda seed: make_pipeline(
+        StandardScaler(),
+        MLPClassifier((256, 256), early_stopping=True, max_iter=500, random_state=seed),
+    ),
+}
+REGRESSORS = {
+    "BoostResNet": lambda seed: BoostResNetRegressor(random_state=seed),
+    "ResNet (end to end)": lambda seed: ResNetRegressor(random_state=seed),
+    "HistGradientBoosting": lambda seed: HistGradientBoostingRegressor(random_state=seed),
+    "GradientBoosting": lambda seed: GradientBoostingRegressor(random_state=seed),
+    "MLP (256, 256)": lambda seed: make_pipeline(
+        StandardScaler(),
+        MLPRegressor((256, 256), early_stopping=True, max_iter=500, random_state=seed),
+    ),
+}
+
+
+def score_table(datasets, seeds, models):
+    rows = []
+    for name in datasets:
+        load, is_classification = DATASETS[name]
+        X, y = load()
+        factories = CLASSIFIERS if is_classification else REGRESSORS
+        for model in [m for m in factories if models is None or m in models]:
+            scores, times = [], []
+            for seed in seeds:
+                X_train, X_test, y_train, y_test = train_test_split(
+                    X, y, test_size=0.25, random_state=seed,
+                    stratify=y if is_classification else None,
+                )
+                estimator = factories[model](seed)
+                start = time.perf_counter()
+                estimator.fit(X_train, y_train)
+                times.append(time.perf_counter() - start)
+                scores.append(estimator.score(X_test, y_test))
+            row = (name, model, np.mean(scores), np.std(scores), statistics.median(times))
+            print(f"{name:<14} {model:<22} score {row[2]:.4f} +- {row[3]:.4f}  "
+                  f"fit {row[4]:6.1f} s", flush=True)
+            rows.append(row)
+    return rows
+
+
+def round_cost(n_rounds=30, n_samples=20000):
+    """Mean time of the last 5 rounds over rounds 1-5 (round 0 also trains the stem)."""
+    X, y = make_classification(n_samples=n_samples, n_features=50, random_state=0)
+    stamps = []
+
+    def monitor(i, estimator, local_vars):
+        stamps.append(time.perf_counter())
+        return False
+
+    # A round normally ends early when its objective stops improving; the cost
+    # comparison needs every round to run the same number of epochs.
+    patience = _trainer.ROUND_PATIENCE
+    _trainer.ROUND_PATIENCE = 10**9
+    try:
+        BoostResNetClassifier(
+            n_estimators=n_rounds, epochs_per_block=2, early_stopping=False, random_state=0
+        ).fit(X, y, monitor=monitor)
+    finally:
+        _trainer.ROUND_PATIENCE = patience
+    durations = np.diff(stamps)
+    return float(np.mean(durations[-5:]) / np.mean(durations[:5]))
+
+
+def staged_cost(n_samples=100000):
+    """Time of all staged predictions over the time of one ``predict``."""
+    X, y = make_classification(n_samples=2000, n_features=50, random_state=0)
+    clf = BoostResNetClassifier(n_estimators=20, epochs_per_block=1, random_state=0).fit(X, y)
+    X_big = np.random.RandomState(0).normal(size=(n_samples, 50))
+    clf.predict(X_big[:100])
+    start = time.perf_counter()
+    clf.predict(X_big)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in clf.staged_predict(X_big):
+        pass
+    staged = time.perf_counter() - start
+    return staged / one
+
+
+def _peak_memory_child(kind, n_blocks, queue):
+    import torch
+
+    torch.set_num_threads(2)
+    X, y = make_classification(n_samples=300000, n_features=100, random_state=0)
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if kind == "boost":
+        BoostResNetClassifier(
+            n_estimators=n_blocks, epochs_per_block=1, batch_size=4096,
+            early_stopping=False, random_state=0,
+        ).fit(X, y)
+    else:
+        ResNetClassifier(
+            n_blocks=n_blocks, max_epochs=1, batch_size=4096, early_stopping=False,
+            random_state=0,
+        ).fit(X, y)
+    queue.put((baseline, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def peak_memory(kind, n_blocks):
+    """Peak resident memory (KiB) of one fit in a fresh process, and the peak before it."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_peak_memory_child, args=(kind, n_blocks, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def write_rst(rows, costs, path):
+    lines = [
+        ".. This file is written by benchmarks/run.py; do not edit by hand.",
+        "",
+        ".. list-table:: Mean test score (accuracy or R^2) over seeds 0, 1, 2, its spread and median fit time",
+        "   :header-rows: 1",
+        "",
+        "   * - dataset",
+        "     - model",
+        "     - mean score",
+        "     - spread (std)",
+        "     - median fit time (s)",
+    ]
+    for name, model, mean, std, seconds in rows:
+        lines += [
+            f"   * - {name}",
+            f"     - {model}",
+            f"     - {mean:.4f}",
+            f"     - {std:.4f}",
+            f"     - {seconds:.1f}",
+        ]
+    if costs:
+        lines += ["", ".. list-table:: Cost ratios", "   :header-rows: 1", "",
+                  "   * - measurement", "     - ratio"]
+        for label, value in costs:
+            lines += [f"   * - {label}", f"     - {value:.2f}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--no-costs", action="store_true", help="skip the cost ratios")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="RST table to write (default: docs/benchmark_results.rst "
+                        "when every dataset and seed ran)")
+    args = parser.parse_args(argv)
+    print(f"Python {sys.version.split()[0]}, {multiprocessing.cpu_count()} CPUs", flush=True)
+    rows = score_table(args.datasets, args.seeds, args.models)
+    costs = []
+    if not args.no_costs:
+        costs.append(("round cost: last 5 rounds / rounds 1-5 (30 rounds, 2 epochs each)",
+                      round_cost()))
+        print(f"round cost ratio {costs[-1][1]:.2f}", flush=True)
+        costs.append(("staged cost: all staged predictions / one predict (20 blocks)",
+                      staged_cost()))
+        print(f"staged cost ratio {costs[-1][1]:.2f}", flush=True)
+        for kind, label in (("boost", "BoostResNet"), ("e2e", "ResNet (end to end)")):
+            base4, peak4 = peak_memory(kind, 4)
+            base64, peak64 = peak_memory(kind, 64)
+            costs.append((f"peak memory 64 / 4 blocks, {label}", peak64 / peak4))
+            costs.append((f"peak memory above start-up 64 / 4 blocks, {label}",
+                          (peak64 - base64) / (peak4 - base4)))
+            print(f"{label}: peak 4 blocks {peak4 / 1024:.0f} MiB, 64 blocks "
+                  f"{peak64 / 1024:.0f} MiB (start-up {base4 / 1024:.0f} MiB)", flush=True)
+    output = args.output
+    complete = set(args.datasets) == set(DATASETS) and args.seeds == [0, 1, 2]
+    if output is None and complete and args.models is None and costs:
+        output = Path(__file__).resolve().parent.parent / "docs" / "benchmark_results.rst"
+    if output is not None:
+        write_rst(rows, costs, output)
+        print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
