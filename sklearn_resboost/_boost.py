@@ -16,7 +16,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
@@ -29,6 +28,7 @@ from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
 from ._trainer import RoundTrainer, evaluate, map_batches
 from ._validation import (
+    check_class_labels,
     check_class_weight,
     feature_normalisation,
     target_transform,
@@ -903,14 +903,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
-        try:
-            check_classification_targets(y)
-        except TypeError as exc:
-            types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
-            raise TypeError(
-                f"y mixes labels of types {types} that cannot be compared; class labels "
-                f"must be all numbers or all strings, without missing values ({exc})."
-            ) from exc
+        check_class_labels(y)
         if self.warm_start and self._is_fitted():
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:

@@ -604,7 +604,7 @@ def build_network(network, tensors, path):
 # load, then break a prediction or a warm start far from the file.
 _INTEGER_ATTRIBUTES = (
     "n_features_in_", "n_estimators_", "n_classes_", "n_outputs_", "_n_rounds",
-    "_split_seed", "_y_ndim",
+    "_split_seed", "_y_ndim", "_batch_size",
 )  # fmt: skip
 _FLOAT_ARRAY_ATTRIBUTES = (
     "train_score_", "validation_score_", "hypothesis_edges_", "block_edges_", "alphas_",
@@ -638,6 +638,8 @@ def _type_problems(estimator, network):
         problems.append("_n_rounds is smaller than n_estimators_")
     if getattr(estimator, "_split_seed", 0) < 0:
         problems.append("_split_seed is negative")
+    if getattr(estimator, "_batch_size", 1) < 1:
+        problems.append("_batch_size is not positive")
     # Per-stage histories: the prior and every kept round.
     n_stages = getattr(estimator, "n_estimators_", -1) + 1
     for name, length in [

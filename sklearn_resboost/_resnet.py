@@ -10,7 +10,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import inference_mode, resolve_device, seeded
@@ -20,6 +19,7 @@ from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
 from ._trainer import evaluate
 from ._validation import (
+    check_class_labels,
     check_class_weight,
     feature_normalisation,
     target_transform,
@@ -444,14 +444,7 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
         self.class_weight = class_weight
 
     def _encode_target(self, y):
-        try:
-            check_classification_targets(y)
-        except TypeError as exc:
-            types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
-            raise TypeError(
-                f"y mixes labels of types {types} that cannot be compared; class labels "
-                f"must be all numbers or all strings, without missing values ({exc})."
-            ) from exc
+        check_class_labels(y)
         encoder = LabelEncoder()
         encoded = encoder.fit_transform(y)
         self.classes_ = encoder.classes_

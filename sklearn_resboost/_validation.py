@@ -14,6 +14,7 @@ from numbers import Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 #: Sparse inputs with at most this many cells (rows x features) are converted
@@ -184,6 +185,18 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
     if isinstance(result, tuple):
         return X_checked, result[1]
     return X_checked
+
+
+def check_class_labels(y):
+    """``check_classification_targets``, with a clear error for labels that cannot be sorted."""
+    try:
+        check_classification_targets(y)
+    except TypeError as exc:
+        types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
+        raise TypeError(
+            f"y mixes labels of types {types} that cannot be compared; class labels "
+            f"must be all numbers or all strings, without missing values ({exc})."
+        ) from exc
 
 
 def check_class_weight(class_weight, classes):

@@ -265,7 +265,8 @@ def test_interrupt_in_round_zero_leaves_the_prior(make):
     assert len(est.module_.heads) == 1 and len(est.module_.blocks) == 0
     if is_classifier(est):
         # The prior predicts the class frequencies.
-        np.testing.assert_allclose(est.predict_proba(X), np.tile(np.bincount(y) / len(y), (len(y), 1)))
+        frequencies = np.bincount(y) / len(y)
+        np.testing.assert_allclose(est.predict_proba(X), np.tile(frequencies, (len(y), 1)))
         assert set(est.predict(X)) == {np.bincount(y).argmax()}
     else:
         np.testing.assert_allclose(est.predict(X), np.full(len(y), y.mean()), rtol=1e-6)

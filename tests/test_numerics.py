@@ -101,7 +101,7 @@ def test_regression_values_of_huge_scores_are_finite(loss):
 
 @pytest.mark.parametrize("loss", CLASSIFICATION, ids=lambda loss: type(loss).__name__)
 def test_probabilities_of_huge_scores(loss):
-    z = np.array([[HUGE, -HUGE, 0.0], [-HUGE, HUGE, 0.0], [0.0, 0.0, 0.0]])[:, : max(loss.n_outputs, 1)]
+    z = np.array([[HUGE, -HUGE, 0.0], [-HUGE, HUGE, 0.0], [0.0, 0.0, 0.0]])[:, : loss.n_outputs]
     proba = loss.proba(z)
     log_proba = loss.log_proba(z)
     assert np.all(np.isfinite(proba)) and np.all(np.isfinite(log_proba))
@@ -131,7 +131,9 @@ def test_huge_targets_and_features_train_like_small_ones():
     predictions = scaled.predict(X * 1e20)
     assert np.all(np.isfinite(predictions))
     # Standardisation makes the fit scale-free, up to float32 rounding.
-    np.testing.assert_allclose(predictions / 1e15, reference.predict(X), rtol=1e-3, atol=1e-3 * y.std())
+    np.testing.assert_allclose(
+        predictions / 1e15, reference.predict(X), rtol=1e-3, atol=1e-3 * y.std()
+    )
     assert scaled.score(X * 1e20, y * 1e15) == pytest.approx(reference.score(X, y), abs=1e-3)
 
 

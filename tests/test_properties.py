@@ -26,7 +26,9 @@ ESTIMATORS = {
     "BoostResNetClassifier": lambda: BoostResNetClassifier(
         **TINY, n_estimators=3, epochs_per_block=1
     ),
-    "BoostResNetRegressor": lambda: BoostResNetRegressor(**TINY, n_estimators=3, epochs_per_block=1),
+    "BoostResNetRegressor": lambda: BoostResNetRegressor(
+        **TINY, n_estimators=3, epochs_per_block=1
+    ),
     "ResNetClassifier": lambda: ResNetClassifier(**TINY, n_blocks=2, max_epochs=1),
     "ResNetRegressor": lambda: ResNetRegressor(**TINY, n_blocks=2, max_epochs=1),
 }

@@ -363,7 +363,8 @@ OTHER = [
             where="``lesion_study``", fitted=True),
     Refused("n-repeats", "``n_repeats=0``", InvalidParameterError,
             "The 'n_repeats' parameter of lesion_study must be",
-            lambda est, X, y: lesion_study(est, X, y, n_repeats=0), where="``lesion_study``", fitted=True),
+            lambda est, X, y: lesion_study(est, X, y, n_repeats=0), where="``lesion_study``",
+            fitted=True),
     Refused("coverage", "``coverage=0``", InvalidParameterError,
             "The 'coverage' parameter of gradient_by_path_length must be",
             lambda est, X, y: gradient_by_path_length(est, X, y, coverage=0.0),
@@ -584,7 +585,8 @@ def render_tables():
 
 
 def _docs_block(text):
-    match = re.search(rf"^{re.escape(TABLE_START)}\n(.*?)^{re.escape(TABLE_END)}$", text, re.S | re.M)
+    pattern = rf"^{re.escape(TABLE_START)}\n(.*?)^{re.escape(TABLE_END)}$"
+    match = re.search(pattern, text, re.S | re.M)
     assert match, f"{DOCS} lacks the {TABLE_START} / {TABLE_END} markers"
     return match
 

@@ -145,7 +145,11 @@ def feature_ensemble(module, X):
     head = module.heads[module.n_blocks]
     scale = module.output_scale.double().cpu().numpy()
     weight = head.weight.detach().double().cpu().numpy().T * scale
-    bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
+    # In float64, as the estimators' own decompositions: a float32 sum would
+    # round the bias of a regressor with a large offset.
+    bias = (
+        head.bias.detach().double() * module.output_scale.double() + module.output_offset.double()
+    ).cpu().numpy()
 
     def forward(s):
         gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
