@@ -16,9 +16,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import inference_mode, resolve_device, seeded
 from ._edges import alpha, block_edge, hypothesis_edge
@@ -27,7 +26,14 @@ from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
-from ._trainer import RoundTrainer, batched, evaluate
+from ._trainer import RoundTrainer, evaluate, map_batches
+from ._validation import (
+    check_class_labels,
+    check_class_weight,
+    feature_normalisation,
+    target_transform,
+    validate_X,
+)
 
 # Rows per forward pass at inference, so that memory does not grow with the
 # number of rows predicted.
@@ -205,12 +211,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             The fitted estimator.
         """
         continuing = self.warm_start and self._is_fitted()
-        X, y = validate_data(
+        X, y = validate_X(
             self,
             X,
             y,
             reset=not continuing,
-            dtype=[np.float32, np.float64],
             multi_output=isinstance(self, RegressorMixin),
             y_numeric=isinstance(self, RegressorMixin),
         )
@@ -222,6 +227,9 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         keep = sample_weight > 0
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._check_weighted_target(y, sample_weight)
+        # Only relative weights matter; scaling by the largest keeps them
+        # inside the float32 range of the training tensors.
+        sample_weight = sample_weight / sample_weight.max()
 
         if continuing:
             if self.n_estimators < self._n_rounds:
@@ -240,12 +248,19 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         if early_stopping == "auto":
             early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
         if early_stopping:
-            train_idx, val_idx = train_test_split(
-                np.arange(len(X)),
-                test_size=self.validation_fraction,
-                stratify=self._stratify(y),
-                random_state=self._split_seed,
-            )
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(len(X)),
+                    test_size=self.validation_fraction,
+                    stratify=self._stratify(y),
+                    random_state=self._split_seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping needs a validation split of validation_fraction="
+                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
+                    f"{exc} Use more samples or early_stopping=False."
+                ) from exc
         else:
             train_idx, val_idx = np.arange(len(X)), None
 
@@ -273,20 +288,19 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
         train = tensors(train_idx)
         validation = tensors(val_idx)
-        self._boost(train, validation, device, monitor, early_stopping)
-        self.fine_tune_history_ = fine_tune(self, train, validation, device)
-        for name in self._stage_attributes:
-            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        try:
+            self._boost(train, validation, device, monitor, early_stopping)
+            self.fine_tune_history_ = fine_tune(self, train, validation, device)
+        finally:
+            for name in self._stage_attributes:
+                setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         return self
 
     def _init_module(self, X, n_outputs, prior, offset, scale):
         with seeded(int(self._rng.randint(np.iinfo(np.int32).max)), torch.device("cpu")):
             stem = Stem(X.shape[1], self.width)
             head = torch.nn.Linear(self.width, n_outputs)
-        center = X.mean(axis=0)
-        spread = X.std(axis=0)
-        spread[~(spread > 0)] = 1.0
-        stem.set_normalisation(center, spread)
+        stem.set_normalisation(*feature_normalisation(X))
         module = ResNet(stem, n_outputs, self.learning_rate)
         with torch.no_grad():
             head.weight.zero_()
@@ -300,14 +314,15 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         """Representations and head scores of ``stage`` for raw inputs, batched."""
         module = self.module_
         module.eval()
-        gs, zs = [], []
+
+        def forward(s):
+            g = module.stem(inputs[s])
+            for k in range(stage):
+                g = module.step(k, g)
+            return g, module.heads[stage](g)
+
         with torch.no_grad():
-            for s in batched(len(inputs), EVAL_BATCH_SIZE):
-                g = module.stem(inputs[s])
-                for k in range(stage):
-                    g = module.step(k, g)
-                gs.append(g)
-                zs.append(module.heads[stage](g))
+            gs, zs = zip(*map_batches(forward, len(inputs), EVAL_BATCH_SIZE))
         return torch.cat(gs), torch.cat(zs)
 
     def _resolved_batch_size(self, n_samples):
@@ -421,6 +436,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             log=log_epoch if self.verbose > 1 else None,
         )
         discarded = 0
+        out_of_memory = None
         while self._n_rounds < self.n_estimators:
             i = self._n_rounds
             self._n_rounds += 1
@@ -438,6 +454,17 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     f"rolled back and the model keeps its {t} block(s).",
                     UserWarning,
                     stacklevel=3,
+                )
+                break
+            except torch.OutOfMemoryError as exc:
+                # Keep the completed rounds usable (and warm-startable); only
+                # the message is kept, so that the round's tensors are freed.
+                self._rollback(t, stem_state)
+                self._n_rounds -= 1
+                out_of_memory = (
+                    f"fit ran out of device memory in round {i}; the round was rolled "
+                    f"back and the model keeps its {t} block(s) (with warm_start=True, "
+                    f"a new fit continues from them). {exc}"
                 )
                 break
             if not np.isfinite(train_loss):
@@ -498,6 +525,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         if early_stopping and len(self.validation_score_) > 1:
             self._truncate(int(np.argmin(self.validation_score_)))
         self.n_estimators_ = module.n_blocks
+        if out_of_memory is not None:
+            raise torch.OutOfMemoryError(out_of_memory)
 
     def _rollback(self, t, stem_state):
         module = self.module_
@@ -537,7 +566,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = validate_X(self, X, reset=False)
         if not X.flags.writeable:
             # torch cannot wrap read-only memory (DataFrames, memmaps) without a copy.
             X = X.copy()
@@ -562,10 +591,12 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     def _all_stage_scores(self, X):
         """Scores ``z_0, ..., z_T`` of every stage in one pass, shape (T + 1, n, K)."""
-        chunks = []
         with self._inference(X) as (module, X):
-            for s in batched(len(X), EVAL_BATCH_SIZE):
-                chunks.append(torch.stack(list(module.staged_scores(X[s]))).double().cpu())
+            chunks = map_batches(
+                lambda s: torch.stack(list(module.staged_scores(X[s]))).double().cpu(),
+                len(X),
+                EVAL_BATCH_SIZE,
+            )
         return torch.cat(chunks, dim=1).numpy()
 
     def _staged_raw_scores(self, X):
@@ -652,22 +683,26 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 (`n_estimators_` + 1, n_samples, K)
             Per-stage contributions.
         """
-        chunks = []
         with self._inference(X) as (module, X):
             head = module.heads[module.n_blocks]
             scale = module.output_scale.double().cpu().numpy()
             weight = head.weight.double().cpu().numpy().T * scale
             bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
-            for s in batched(len(X), EVAL_BATCH_SIZE):
+
+            def contributions(s):
                 gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
                 parts = [gs[0] @ weight + bias]
                 parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
-                chunks.append(np.stack(parts))
+                return np.stack(parts)
+
+            chunks = map_batches(contributions, len(X), EVAL_BATCH_SIZE)
         return self._format(np.concatenate(chunks, axis=1))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        # Densified up to MAX_DENSE_CELLS cells.
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -872,7 +907,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
-        check_classification_targets(y)
+        check_class_labels(y)
         if self.warm_start and self._is_fitted():
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -900,12 +935,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         if self.class_weight is None:
             return sample_weight
         if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight has labels {sorted(map(str, unknown))} that are not "
-                    f"in y's classes {self.classes_.tolist()}."
-                )
+            check_class_weight(self.class_weight, self.classes_)
             class_weight = {
                 int(np.searchsorted(self.classes_, label)): weight
                 for label, weight in self.class_weight.items()
@@ -917,9 +947,12 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
     def _check_weighted_target(self, y, sample_weight):
         present = np.unique(y)
         if len(present) < 2:
+            which = "none has"
+            if len(present):
+                which = f"only class {self.classes_[present[0]]!r} has any"
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes with "
-                f"positive weight; only class {self.classes_[present[0]]!r} has any."
+                f"positive weight; {which}."
             )
 
     def _stratify(self, y):
@@ -1054,8 +1087,8 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, in the order of ``classes_``.
         """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        scores = self._raw_scores(X)
+        return self._loss.log_proba(scores)
 
     def staged_predict_proba(self, X):
         """Yield the class probabilities after each round; the network runs once.
@@ -1265,9 +1298,7 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         return y, self.n_outputs_, loss
 
     def _output_transform(self, y, sample_weight, n_outputs):
-        offset = np.average(y, axis=0, weights=sample_weight)
-        scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
-        scale[~(scale > 0)] = 1.0
+        offset, scale = target_transform(y, sample_weight)
         self._target_offset, self._target_scale = offset, scale
         return offset, scale
 

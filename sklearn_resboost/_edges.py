@@ -5,7 +5,7 @@ All functions take float64 NumPy scores of shape ``(n, K)`` and encoded labels:
 """
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import softmax
 
 # alpha is finite only for an edge strictly inside (-1, 1).
 _EDGE_CLIP = 1 - 1e-12
@@ -17,7 +17,10 @@ def hypothesis_edge(z_prev, z_next, y, sample_weight):
     w = np.asarray(sample_weight, dtype=np.float64)
     if z_prev.shape[1] == 1:
         log_d = np.log(w) - y * z_prev[:, 0]
-        d = np.exp(log_d - logsumexp(log_d))
+        # Normalised by the sum rather than by logsumexp: at huge scores
+        # logsumexp absorbs log(k) of k equal maxima and d would sum to k.
+        d = np.exp(log_d - log_d.max())
+        d /= d.sum()
         return float(np.sum(d * y * np.tanh(z_next[:, 0] / 2)))
     n = len(y)
     rows = np.arange(n)

@@ -11,7 +11,10 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
+from scipy.special import expit, log_expit, log_softmax, softmax
+
+
+_LOG_FLOAT64_MAX = math.log(np.finfo(np.float64).max)
 
 
 def _weighted_quantile(values, weights, q):
@@ -50,7 +53,10 @@ class BaseLoss:
         """Weighted mean loss of the scores ``z`` (a Python float)."""
         with torch.no_grad():
             objective = self.objective(z.double(), y, w.double()).item()
-        return math.exp(objective) if self.log_space else objective
+        if not self.log_space:
+            return objective
+        # math.exp raises OverflowError where the loss is merely too large.
+        return math.exp(objective) if objective < _LOG_FLOAT64_MAX else math.inf
 
 
 class BinaryExponentialLoss(BaseLoss):
@@ -59,8 +65,8 @@ class BinaryExponentialLoss(BaseLoss):
     log_space = True
 
     def prior(self, y, w):
-        p = np.average(y > 0, weights=w)
-        return np.array([0.5 * np.log(p / (1 - p))])
+        freq = _class_frequencies((y > 0).astype(np.int64), w, 2)
+        return np.array([0.5 * np.log(freq[1] / freq[0])])
 
     def margins(self, z, y):
         return -y * z[:, 0]
@@ -72,6 +78,10 @@ class BinaryExponentialLoss(BaseLoss):
     def proba(z):
         p = expit(2 * z[:, 0])
         return np.column_stack([1 - p, p])
+
+    @staticmethod
+    def log_proba(z):
+        return np.column_stack([log_expit(-2 * z[:, 0]), log_expit(2 * z[:, 0])])
 
 
 class MultinomialExponentialLoss(BaseLoss):
@@ -94,13 +104,17 @@ class MultinomialExponentialLoss(BaseLoss):
     def proba(z):
         return softmax(2 * z, axis=1)
 
+    @staticmethod
+    def log_proba(z):
+        return log_softmax(2 * z, axis=1)
+
 
 class BinaryLogLoss(BaseLoss):
     """Binary cross-entropy with ``y`` in {0, 1}."""
 
     def prior(self, y, w):
-        p = np.average(y > 0, weights=w)
-        return np.array([np.log(p / (1 - p))])
+        freq = _class_frequencies((y > 0).astype(np.int64), w, 2)
+        return np.array([np.log(freq[1] / freq[0])])
 
     def per_sample(self, z, y):
         return F.binary_cross_entropy_with_logits(z[:, 0], y, reduction="none")
@@ -109,6 +123,10 @@ class BinaryLogLoss(BaseLoss):
     def proba(z):
         p = expit(z[:, 0])
         return np.column_stack([1 - p, p])
+
+    @staticmethod
+    def log_proba(z):
+        return np.column_stack([log_expit(-z[:, 0]), log_expit(z[:, 0])])
 
 
 class MultinomialLogLoss(BaseLoss):
@@ -123,6 +141,10 @@ class MultinomialLogLoss(BaseLoss):
     @staticmethod
     def proba(z):
         return softmax(z, axis=1)
+
+    @staticmethod
+    def log_proba(z):
+        return log_softmax(z, axis=1)
 
 
 class SquaredError(BaseLoss):

@@ -486,7 +486,7 @@ class _Decoder:
             state.set_state(
                 ("MT19937", keys, value["pos"], value["has_gauss"], value["cached_gaussian"])
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, IndexError) as exc:
             raise self.error(where, f"invalid random state ({exc})") from None
         return state
 
@@ -496,7 +496,10 @@ class _Decoder:
         if cls is None:
             raise self.error(where, f"unknown loss {value['class']!r}")
         state = self.decode(value["state"], where)
-        if not isinstance(state, dict) or not all(_NAME.match(k) for k in state):
+        # A name of the class (its methods) would be shadowed by data.
+        if not isinstance(state, dict) or not all(
+            _NAME.match(k) and not hasattr(cls, k) for k in state
+        ):
             raise self.error(where, "malformed loss state")
         loss = cls.__new__(cls)
         loss.__dict__.update(state)
@@ -597,12 +600,87 @@ def build_network(network, tensors, path):
     return module.eval()
 
 
+# Types of the fitted attributes a file may set: a value of another type would
+# load, then break a prediction or a warm start far from the file.
+_INTEGER_ATTRIBUTES = (
+    "n_features_in_", "n_estimators_", "n_classes_", "n_outputs_", "_n_rounds",
+    "_split_seed", "_y_ndim", "_batch_size",
+)  # fmt: skip
+_FLOAT_ARRAY_ATTRIBUTES = (
+    "train_score_", "validation_score_", "hypothesis_edges_", "block_edges_", "alphas_",
+    "_target_offset", "_target_scale",
+)  # fmt: skip
+_HISTORY_ATTRIBUTES = ("history_", "fine_tune_history_")
+
+
+def _type_problems(estimator, network):
+    """What is wrong with the types of the restored attributes (a list of strings)."""
+    from sklearn.utils.multiclass import type_of_target
+
+    problems = []
+    for name in _INTEGER_ATTRIBUTES:
+        value = getattr(estimator, name, 0)
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+            problems.append(f"{name}={value!r} is not an integer")
+    for name in _FLOAT_ARRAY_ATTRIBUTES:
+        value = getattr(estimator, name, np.zeros(0))
+        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind != "f":
+            problems.append(f"{name} is not a 1-D float array")
+    for name in _HISTORY_ATTRIBUTES:
+        value = getattr(estimator, name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            problems.append(f"{name} is not a list of records")
+    if not isinstance(getattr(estimator, "_rng", np.random.RandomState()), np.random.RandomState):
+        problems.append("_rng is not a RandomState")
+    if problems:
+        return problems
+    if getattr(estimator, "_n_rounds", 0) < getattr(estimator, "n_estimators_", 0):
+        problems.append("_n_rounds is smaller than n_estimators_")
+    if getattr(estimator, "_split_seed", 0) < 0:
+        problems.append("_split_seed is negative")
+    if getattr(estimator, "_batch_size", 1) < 1:
+        problems.append("_batch_size is not positive")
+    # Per-stage histories: the prior and every kept round.
+    n_stages = getattr(estimator, "n_estimators_", -1) + 1
+    for name, length in [
+        ("train_score_", n_stages),
+        ("hypothesis_edges_", n_stages - 1),
+        ("block_edges_", n_stages - 1),
+        ("alphas_", n_stages - 1),
+        ("validation_score_", n_stages),
+    ]:
+        value = getattr(estimator, name, None)
+        if n_stages and value is not None and len(value) != length:
+            if not (name == "validation_score_" and len(value) == 0):
+                problems.append(f"{name} does not have one entry per stage")
+    if getattr(estimator, "_y_ndim", 1) not in (1, 2):
+        problems.append(f"_y_ndim={estimator._y_ndim!r} is not 1 or 2")
+    if getattr(estimator, "_y_ndim", 2) == 1 and network["n_outputs"] != 1:
+        problems.append("a 1-D target does not fit several network outputs")
+    for name in ("_target_offset", "_target_scale"):
+        value = getattr(estimator, name, None)
+        if isinstance(value, np.ndarray) and value.shape != (network["n_outputs"],):
+            problems.append(f"{name} does not fit the network's outputs")
+    classes = getattr(estimator, "classes_", None)
+    if isinstance(classes, np.ndarray) and classes.ndim == 1 and len(classes) >= 2:
+        if classes.dtype.kind not in "biufU" or type_of_target(classes) not in (
+            "binary",
+            "multiclass",
+        ):
+            problems.append("classes_ are not class labels")
+        elif not np.array_equal(np.unique(classes), classes):
+            problems.append("classes_ are not sorted and unique")
+    return problems
+
+
 def _check_consistent(estimator, network, path):
     """Cross-check the restored attributes against the network and the parameters."""
     from ._boost import BaseBoostResNet
 
     n_outputs = network["n_outputs"]
-    problems = []
+    problems = _type_problems(estimator, network)
+    if problems:
+        raise _corrupt(path, "; ".join(problems))
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features != network["n_features"]:
         problems.append(f"n_features_in_={n_features!r} but the network has {network['n_features']}")
@@ -636,6 +714,11 @@ def _check_consistent(estimator, network, path):
         problems.append("n_blocks does not match the network's blocks")
     if estimator.learning_rate != network["learning_rate"]:
         problems.append("learning_rate does not match the network")
+    # The parameters build the blocks of a warm start; they must fit the network.
+    shared = ["width", "skip"] + (["hidden_size", "dropout"] if network["n_blocks"] else [])
+    for name in shared:
+        if getattr(estimator, name, True) != network[name]:
+            problems.append(f"{name} does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
     if problems:
@@ -700,6 +783,8 @@ def load(path, *, device=None):
         )
     decoder = _Decoder(path, tensors)
     params = decoder.decode(document["params"], "params")
+    if not isinstance(params, dict):
+        raise _corrupt(path, "its params field is not a mapping")
     unknown = sorted(set(params) - set(cls().get_params(deep=False)))
     if unknown:
         raise _corrupt(path, f"{cls.__name__} has no parameters {unknown}")
@@ -710,7 +795,10 @@ def load(path, *, device=None):
         raise _corrupt(path, f"invalid parameters ({exc})") from None
     attributes = {}
     for name, value in document["attributes"].items():
-        reserved = name in params or name == "module_" or name.startswith("__")
+        # A name of the class (a method, a constant) would be shadowed.
+        reserved = (
+            name in params or name == "module_" or name.startswith("__") or hasattr(cls, name)
+        )
         if not _NAME.match(name) or reserved or not (name.endswith("_") or name.startswith("_")):
             raise _corrupt(path, f"{name!r} is not a fitted attribute name")
         attributes[name] = decoder.decode(value, f"attributes.{name}")

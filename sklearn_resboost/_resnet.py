@@ -10,8 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import inference_mode, resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -19,6 +18,13 @@ from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
 from ._trainer import evaluate
+from ._validation import (
+    check_class_labels,
+    check_class_weight,
+    feature_normalisation,
+    target_transform,
+    validate_X,
+)
 
 # Training sets larger than this turn early_stopping="auto" on, as in the
 # boosted estimators and HistGradientBoosting.
@@ -139,11 +145,11 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         self : object
             The fitted estimator.
         """
-        X, y = validate_data(
+        X, y = validate_X(
             self,
             X,
             y,
-            dtype=[np.float32, np.float64],
+            reset=True,
             multi_output=isinstance(self, RegressorMixin),
             y_numeric=isinstance(self, RegressorMixin),
         )
@@ -157,6 +163,9 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
             raise ValueError("sample_weight must have at least one positive entry.")
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
         self._check_weighted_target(y)
+        # Only relative weights matter; scaling by the largest keeps them
+        # inside the float32 range of the training tensors.
+        sample_weight = sample_weight / sample_weight.max()
 
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
@@ -165,12 +174,19 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         if early_stopping == "auto":
             early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
         if early_stopping:
-            train_idx, val_idx = train_test_split(
-                np.arange(len(X)),
-                test_size=self.validation_fraction,
-                stratify=self._stratify(y),
-                random_state=split_seed,
-            )
+            try:
+                train_idx, val_idx = train_test_split(
+                    np.arange(len(X)),
+                    test_size=self.validation_fraction,
+                    stratify=self._stratify(y),
+                    random_state=split_seed,
+                )
+            except ValueError as exc:
+                raise ValueError(
+                    f"early_stopping needs a validation split of validation_fraction="
+                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
+                    f"{exc} Use more samples or early_stopping=False."
+                ) from exc
         else:
             train_idx, val_idx = np.arange(len(X)), None
 
@@ -222,10 +238,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
                 )
             for _ in range(self.n_blocks + 1):
                 module.heads.append(torch.nn.Linear(self.width, n_outputs))
-        center = X.mean(axis=0)
-        spread = X.std(axis=0)
-        spread[~(spread > 0)] = 1.0
-        stem.set_normalisation(center, spread)
+        stem.set_normalisation(*feature_normalisation(X))
         with torch.no_grad():
             # Every head starts at the prior; only the final one is trained, so
             # the earlier stages' scores stay the prior.
@@ -238,16 +251,22 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
 
     def _raw_scores(self, X):
         """Scores of the final head in output units, shape (n_samples, K), float64."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        X = torch.tensor(X, dtype=torch.float32, device=self.device_)
+        X = self._validate_X(X)
         with inference_mode(self.module_) as module, torch.no_grad():
             scores = evaluate(module, X, EVAL_BATCH_SIZE)
         return scores.double().cpu().numpy()
 
+    def _validate_X(self, X):
+        """The checked ``X`` of a prediction, as a float32 tensor on the network's device."""
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        return torch.tensor(X, dtype=torch.float32, device=self.device_)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        # Densified up to MAX_DENSE_CELLS cells.
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -425,7 +444,7 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
         self.class_weight = class_weight
 
     def _encode_target(self, y):
-        check_classification_targets(y)
+        check_class_labels(y)
         encoder = LabelEncoder()
         encoded = encoder.fit_transform(y)
         self.classes_ = encoder.classes_
@@ -445,12 +464,7 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
             return sample_weight
         class_weight = self.class_weight
         if isinstance(class_weight, dict):
-            unknown = set(class_weight) - set(self.classes_.tolist())
-            if unknown:
-                raise ValueError(
-                    f"class_weight has labels {sorted(map(str, unknown))} that are not "
-                    f"in y's classes {self.classes_.tolist()}."
-                )
+            check_class_weight(class_weight, self.classes_)
             class_weight = {
                 int(np.searchsorted(self.classes_, label)): weight
                 for label, weight in class_weight.items()
@@ -460,9 +474,12 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
     def _check_weighted_target(self, y):
         present = np.unique(y)
         if len(present) < 2:
+            which = "none has"
+            if len(present):
+                which = f"only class {self.classes_[present[0]]!r} has any"
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes with "
-                f"positive weight; only class {self.classes_[present[0]]!r} has any."
+                f"positive weight; {which}."
             )
 
     def _stratify(self, y):
@@ -539,8 +556,8 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities, in the order of ``classes_``.
         """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        scores = self._raw_scores(X)
+        return self._loss.log_proba(scores)
 
 
 class ResNetRegressor(RegressorMixin, BaseResNet):
@@ -658,9 +675,7 @@ class ResNetRegressor(RegressorMixin, BaseResNet):
         return y, loss_class(self.n_outputs_)
 
     def _output_transform(self, y, sample_weight, n_outputs):
-        offset = np.average(y, axis=0, weights=sample_weight)
-        scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
-        scale[~(scale > 0)] = 1.0
+        offset, scale = target_transform(y, sample_weight)
         self._target_offset, self._target_scale = offset, scale
         return offset, scale
 

@@ -225,7 +225,14 @@ def train_network(
         device=str(device),
         verbose=verbose,
     )
-    net.fit({"x": X, "sample_weight": w}, y)
+    try:
+        net.fit({"x": X, "sample_weight": w}, y)
+    except torch.OutOfMemoryError as exc:
+        raise torch.OutOfMemoryError(
+            f"Out of device memory in end-to-end training with batch_size={batch_size} "
+            "rows; use a smaller batch_size (or a smaller width or hidden_size). "
+            f"{exc}"
+        ) from exc
     network.eval()
     return [_epoch_record(record) for record in net.history]
 

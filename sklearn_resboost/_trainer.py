@@ -15,10 +15,41 @@ def batched(n, batch_size):
         yield slice(start, min(start + batch_size, n))
 
 
+def map_batches(forward, n, batch_size):
+    """``[forward(s) for s in batched(n, batch_size)]``, surviving out-of-memory errors.
+
+    When a batch runs out of device memory, the CUDA cache is emptied and the
+    batch is retried at half its size, down to one row; the smaller size is
+    kept for the remaining batches. Out of memory with one row raises a
+    ``torch.OutOfMemoryError`` that says so.
+    """
+    outputs = []
+    start = 0
+    while start < n:
+        stop = min(start + batch_size, n)
+        try:
+            outputs.append(forward(slice(start, stop)))
+        except torch.OutOfMemoryError as exc:
+            if stop - start == 1:
+                raise torch.OutOfMemoryError(
+                    "Out of device memory during inference even with one row per batch: "
+                    f"the network does not fit in the free memory of the device ({exc})."
+                ) from exc
+            batch_size = (stop - start) // 2
+        else:
+            start = stop
+            continue
+        # Outside the except block, so that the failed batch's tensors, which
+        # its traceback keeps alive, are freed before the cache is emptied.
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return outputs
+
+
 def evaluate(forward, inputs, batch_size):
-    """Apply ``forward`` to ``inputs`` in batches, without gradients."""
+    """Apply ``forward`` to ``inputs`` in batches, without gradients (see :func:`map_batches`)."""
     with torch.no_grad():
-        return torch.cat([forward(inputs[s]) for s in batched(len(inputs), batch_size)])
+        return torch.cat(map_batches(lambda s: forward(inputs[s]), len(inputs), batch_size))
 
 
 class RoundTrainer:
@@ -114,11 +145,18 @@ class RoundTrainer:
             for s in batched(n, self.batch_size):
                 idx = order[s]
                 w_batch = w[idx]
-                objective = self.loss.objective(forward(inputs[idx]), y[idx], w_batch)
-                objective = objective * (w_batch.mean() / scale)
-                optimizer.zero_grad(set_to_none=True)
-                objective.backward()
-                optimizer.step()
+                try:
+                    objective = self.loss.objective(forward(inputs[idx]), y[idx], w_batch)
+                    objective = objective * (w_batch.mean() / scale)
+                    optimizer.zero_grad(set_to_none=True)
+                    objective.backward()
+                    optimizer.step()
+                except torch.OutOfMemoryError as exc:
+                    raise torch.OutOfMemoryError(
+                        f"Out of device memory in a training step of batch_size="
+                        f"{self.batch_size} rows; use a smaller batch_size (or a smaller "
+                        f"width or hidden_size). {exc}"
+                    ) from exc
                 total += objective.detach() * (s.stop - s.start)
             objective = monitored_objective()
             if objective < best:

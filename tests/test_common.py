@@ -21,6 +21,7 @@ SAMPLE_WEIGHT_REASON = (
 def expected_failed_checks(estimator):
     return {
         "check_sample_weight_equivalence_on_dense_data": SAMPLE_WEIGHT_REASON,
+        "check_sample_weight_equivalence_on_sparse_data": SAMPLE_WEIGHT_REASON,
     }
 
 

@@ -11,10 +11,10 @@ SMALL = dict(n_blocks=2, width=16, hidden_size=16, max_epochs=20, lr=1e-2, devic
 
 
 def _expected_failed_checks(estimator):
+    reason = "minibatch training: a weight of 2 is not the same as a repeated row"
     return {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "minibatch training: a weight of 2 is not the same as a repeated row"
-        ),
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
     }
 
 

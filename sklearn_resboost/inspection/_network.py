@@ -18,11 +18,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_clas
 from sklearn.metrics import get_scorer
 from sklearn.utils import _safe_indexing
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
 from .._device import inference_mode
 from .._modules import ResNet
-from .._trainer import batched
+from .._trainer import map_batches
+from .._validation import validate_X
 
 # Rows per forward pass, so that memory does not grow with the number of rows.
 BATCH_SIZE = 8192
@@ -51,14 +52,23 @@ def validate_inputs(estimator, X):
     validate = getattr(estimator, "_validate_X", None)
     if validate is not None:
         return validate(X)
-    X = validate_data(estimator, X, reset=False, dtype=[np.float32, np.float64])
+    X = validate_X(estimator, X, reset=False)
     return torch.as_tensor(X, dtype=torch.float32, device=estimator.device_)
 
 
-def check_targets(X, y):
-    """Check that ``y`` has one entry per row of ``X``; return it as an array."""
+def check_targets(estimator, X, y):
+    """Check that ``y`` has one entry per row of ``X``, numeric and finite for a regressor."""
     check_consistent_length(X, y)
-    return np.asarray(y)
+    if is_classifier(estimator):
+        return np.asarray(y)
+    try:
+        return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+    except ValueError as exc:
+        if "could not convert" not in str(exc):
+            raise
+        raise ValueError(
+            f"y must hold numbers for the regressor {type(estimator).__name__}: {exc}"
+        ) from exc
 
 
 def check_counts(values, n_blocks, name, upper=None):
@@ -86,40 +96,43 @@ def scores_through(module, X, blocks):
     head stays last. Returns float64 scores of shape ``(n_samples, K)``.
     """
     head = module.heads[module.n_blocks]
-    chunks = []
+
+    def forward(s):
+        g = module.stem(X[s])
+        for k in blocks:
+            g = module.step(k, g)
+        return module.scores(head, g).double().cpu()
+
     with torch.no_grad(), inference_mode(module):
-        for s in batched(len(X), BATCH_SIZE):
-            g = module.stem(X[s])
-            for k in blocks:
-                g = module.step(k, g)
-            chunks.append(module.scores(head, g).double().cpu())
-    return torch.cat(chunks).numpy()
+        return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
 
 
 def stage_scores(module, X, stage):
     """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
     head = module.heads[stage]
-    chunks = []
+
+    def forward(s):
+        g = module.stem(X[s])
+        for k in range(stage):
+            g = module.step(k, g)
+        return module.scores(head, g).double().cpu()
+
     with torch.no_grad(), inference_mode(module):
-        for s in batched(len(X), BATCH_SIZE):
-            g = module.stem(X[s])
-            for k in range(stage):
-                g = module.step(k, g)
-            chunks.append(module.scores(head, g).double().cpu())
-    return torch.cat(chunks).numpy()
+        return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
 
 
 def hypothesis_ensemble(module, X):
     """``z_0, h_0, ..., h_{T-1}`` with ``h_t = z_{t+1} - z_t``, shape ``(T + 1, n, K)``."""
-    chunks = []
+
+    def forward(s):
+        stages = [
+            module.scores(head, g).double().cpu()
+            for head, g in zip(module.heads, module.representations(X[s]))
+        ]
+        return torch.stack(stages)
+
     with torch.no_grad(), inference_mode(module):
-        for s in batched(len(X), BATCH_SIZE):
-            stages = [
-                module.scores(head, g).double().cpu()
-                for head, g in zip(module.heads, module.representations(X[s]))
-            ]
-            chunks.append(torch.stack(stages))
-    stages = torch.cat(chunks, dim=1).numpy()
+        stages = torch.cat(map_batches(forward, len(X), BATCH_SIZE), dim=1).numpy()
     return np.concatenate([stages[:1], np.diff(stages, axis=0)])
 
 
@@ -132,15 +145,20 @@ def feature_ensemble(module, X):
     head = module.heads[module.n_blocks]
     scale = module.output_scale.double().cpu().numpy()
     weight = head.weight.detach().double().cpu().numpy().T * scale
-    bias = (head.bias * module.output_scale + module.output_offset).detach().double().cpu().numpy()
-    chunks = []
+    # In float64, as the estimators' own decompositions: a float32 sum would
+    # round the bias of a regressor with a large offset.
+    bias = (
+        head.bias.detach().double() * module.output_scale.double() + module.output_offset.double()
+    ).cpu().numpy()
+
+    def forward(s):
+        gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
+        parts = [gs[0] @ weight + bias]
+        parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
+        return np.stack(parts)
+
     with torch.no_grad(), inference_mode(module):
-        for s in batched(len(X), BATCH_SIZE):
-            gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
-            parts = [gs[0] @ weight + bias]
-            parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
-            chunks.append(np.stack(parts))
-    return np.concatenate(chunks, axis=1)
+        return np.concatenate(map_batches(forward, len(X), BATCH_SIZE), axis=1)
 
 
 def decomposition(estimator, X, kind):

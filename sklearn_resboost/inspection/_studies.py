@@ -9,7 +9,7 @@ from scipy.stats import kendalltau
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._trainer import batched
+from .._trainer import map_batches
 from .._device import inference_mode
 from ._network import (
     PathGradients,
@@ -26,7 +26,7 @@ from ._network import (
 
 _COMMON_CONSTRAINTS = {
     "estimator": "no_validation",
-    "X": ["array-like"],
+    "X": ["array-like", "sparse matrix"],
     "y": ["array-like"],
     "scoring": [str, callable, None],
     "random_state": ["random_state"],
@@ -39,7 +39,7 @@ GRADIENT_BATCH_SIZE = 1024
 def _scorer_of(estimator, X, y, scoring):
     """``score(forward)``: the score of the estimator when its scores come from ``forward``."""
     X_tensor = validate_inputs(estimator, X)
-    y = check_targets(X_tensor, y)
+    y = check_targets(estimator, X_tensor, y)
     scorer = make_scorer(scoring)
 
     def score(forward):
@@ -336,7 +336,7 @@ def _shortest_range(weights, coverage):
 @validate_params(
     {
         "estimator": "no_validation",
-        "X": ["array-like"],
+        "X": ["array-like", "sparse matrix"],
         "y": ["array-like"],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "coverage": [Interval(Real, 0, 1, closed="right")],
@@ -436,7 +436,7 @@ def gradient_by_path_length(estimator, X, y, *, n_samples=10, coverage=0.9, rand
         )
     n_blocks = module.n_blocks
     X_tensor = validate_inputs(estimator, X)
-    y = check_targets(X_tensor, y)
+    y = check_targets(estimator, X_tensor, y)
     n_outputs = len(module.output_scale)
     targets = encode_targets(estimator, y, n_outputs, X_tensor.device)
     rng = check_random_state(random_state)
@@ -450,16 +450,21 @@ def gradient_by_path_length(estimator, X, y, *, n_samples=10, coverage=0.9, rand
                 [rng.choice(n_blocks, size=k, replace=False).tolist() for _ in range(n_samples)]
             )
 
-    # norm_sums[k][j]: sum over rows of the gradient norm of subset j of length k.
-    norm_sums = [np.zeros(len(s)) for s in subsets]
-    full_sum = 0.0
+    def batch_norms(rows):
+        """Sums over the rows of the full gradient's norm and of each subset's path."""
+        gradients = PathGradients(estimator, module, X_tensor[rows], targets[rows])
+        full = gradients.full().norm(dim=1).sum().item()
+        paths = [
+            np.array([gradients.path(blocks).norm(dim=1).sum().item() for blocks in sets])
+            for sets in subsets
+        ]
+        return full, paths
+
     with inference_mode(module):
-        for rows in batched(len(X_tensor), GRADIENT_BATCH_SIZE):
-            gradients = PathGradients(estimator, module, X_tensor[rows], targets[rows])
-            full_sum += gradients.full().norm(dim=1).sum().item()
-            for k, sets in enumerate(subsets):
-                for j, blocks in enumerate(sets):
-                    norm_sums[k][j] += gradients.path(blocks).norm(dim=1).sum().item()
+        batches = map_batches(batch_norms, len(X_tensor), GRADIENT_BATCH_SIZE)
+    full_sum = sum(full for full, _ in batches)
+    # norm_sums[k][j]: sum over rows of the gradient norm of subset j of length k.
+    norm_sums = [sum(paths[k] for _, paths in batches) for k in range(len(subsets))]
     per_subset = [sums / len(X_tensor) for sums in norm_sums]
     norms = np.array([values.mean() for values in per_subset])
     norms_std = np.array([values.std() for values in per_subset])
@@ -485,7 +490,7 @@ def gradient_by_path_length(estimator, X, y, *, n_samples=10, coverage=0.9, rand
 @validate_params(
     {
         "estimator": "no_validation",
-        "X": ["array-like"],
+        "X": ["array-like", "sparse matrix"],
         "y": ["array-like"],
         "scoring": [str, callable, None],
     },

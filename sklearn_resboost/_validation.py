@@ -1,0 +1,256 @@
+"""Input checks shared by the estimators: data the networks cannot take is refused clearly.
+
+The networks compute in float32, so on top of scikit-learn's checks
+(``validate_data``) the inputs are checked against the float32 range, and
+inputs scikit-learn would convert silently or with a cryptic NumPy error
+(dates, complex numbers, text, ragged lists) are refused with a message that
+names the problem. Sparse matrices are densified up to
+:data:`MAX_DENSE_CELLS` cells.
+"""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+#: Sparse inputs with at most this many cells (rows x features) are converted
+#: to dense arrays, with a :class:`~sklearn.exceptions.DataConversionWarning`;
+#: larger ones are refused. 1e8 float64 cells take 800 MB.
+MAX_DENSE_CELLS = 100_000_000
+
+#: Largest magnitude a float32 network can take; larger inputs would become inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# NumPy's messages when an array cannot be made numeric (text, ragged lists).
+_CONVERSION_ERRORS = ("could not convert", "setting an array element", "inhomogeneous")
+
+
+def _dtypes(X):
+    """The column dtypes of a DataFrame, or the dtype of an array; None for other inputs."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(X, "columns"):
+        return list(zip(X.columns, dtypes))
+    dtype = getattr(X, "dtype", None)
+    return None if dtype is None else [(None, dtype)]
+
+
+def _describe(columns, name):
+    named = [str(c) for c in columns if c is not None]
+    if named:
+        return f"{name} has columns {named[:5]}{' ...' if len(named) > 5 else ''} of"
+    return f"{name} has"
+
+
+def _check_dtypes(X, name, caller):
+    """Refuse dates, durations and complex numbers, which NumPy would turn into floats."""
+    for kinds, prefix, what, advice in (
+        (
+            "mM",
+            "",
+            "dates or durations (datetime64/timedelta64)",
+            "convert them to numeric features",
+        ),
+        # scikit-learn's own wording for complex data.
+        ("c", "Complex data not supported: ", "complex numbers", "split real and imaginary parts"),
+    ):
+        columns = [c for c, dtype in _dtypes(X) or [] if getattr(dtype, "kind", "") in kinds]
+        if columns:
+            raise ValueError(
+                f"{prefix}{_describe(columns, name)} {what}; {caller} needs real numbers: "
+                f"{advice}."
+            )
+
+
+def _non_numeric_columns(X):
+    """Names (DataFrame) or indices (arrays) of the columns that cannot be made float."""
+    dtypes = _dtypes(X)
+    if dtypes is not None and dtypes[0][0] is not None:
+        return [str(c) for c, dtype in dtypes if getattr(dtype, "kind", "O") not in "biuf"]
+    try:
+        X = np.asarray(X, dtype=object)
+    except ValueError:
+        return []
+    if X.ndim != 2:
+        return []
+    bad = []
+    for j in range(X.shape[1]):
+        try:
+            np.asarray(X[:, j], dtype=np.float64)
+        except (TypeError, ValueError):
+            bad.append(j)
+    return bad
+
+
+def _check_target(y, caller, y_numeric, multi_output):
+    if y_numeric:
+        values = np.asarray(y)
+        if values.dtype.kind not in "biuf":
+            try:
+                values.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"{caller} needs a numeric y; y has values that are not numbers "
+                    f"({exc}). For class labels use a classifier."
+                ) from exc
+    elif not multi_output:
+        shape = np.asarray(y).shape
+        if len(shape) == 2 and shape[1] > 1:
+            raise ValueError(
+                f"{caller} needs a 1-D y of class labels; y has shape {shape} "
+                "(multilabel and multi-output targets are not supported)."
+            )
+
+
+def _check_dense_size(X, caller):
+    """Refuse a sparse ``X`` too large to densify, before any other work on it."""
+    n_cells = int(np.prod(X.shape, dtype=np.float64))
+    if n_cells > MAX_DENSE_CELLS:
+        raise ValueError(
+            f"{caller} needs dense inputs; the sparse X of shape {X.shape} has "
+            f"{n_cells:.3g} cells, more than the {MAX_DENSE_CELLS:.0e} it densifies "
+            "(MAX_DENSE_CELLS). Reduce the number of features (e.g. TruncatedSVD) or "
+            "pass a dense array."
+        )
+
+
+def _densify(X, caller):
+    warnings.warn(
+        f"{caller} converted the sparse X of shape {X.shape} to a dense array; its "
+        "network needs dense inputs.",
+        DataConversionWarning,
+        stacklevel=4,
+    )
+    return X.toarray()
+
+
+def check_float32_range(values, name, caller):
+    """Refuse values whose magnitude a float32 network cannot represent."""
+    if values.dtype.itemsize <= 4 or values.size == 0:
+        return
+    largest = max(abs(float(values.max())), abs(float(values.min())))
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            f"Input {name} contains values beyond the float32 range (largest magnitude "
+            f"{largest:.3g} > {FLOAT32_MAX:.3g}), which {caller}'s network would turn "
+            f"into infinity; rescale {name}."
+        )
+
+
+def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
+    """``validate_data`` with the package's rules; returns ``X`` or ``(X, y)``.
+
+    ``X`` comes back as a dense float32 or float64 array within the float32
+    range; ``check_params`` go to ``validate_data`` (``multi_output``,
+    ``y_numeric``, ...).
+    """
+    caller = type(estimator).__name__
+    if sp.issparse(X):
+        _check_dense_size(X, caller)
+    _check_dtypes(X, "X", caller)
+    if y is not None and not isinstance(y, str):
+        _check_target(
+            y,
+            caller,
+            check_params.get("y_numeric", False),
+            check_params.get("multi_output", False),
+        )
+    try:
+        result = validate_data(
+            estimator,
+            X,
+            y,
+            reset=reset,
+            accept_sparse=True,
+            dtype=[np.float32, np.float64],
+            **check_params,
+        )
+    except ValueError as exc:
+        if not any(message in str(exc) for message in _CONVERSION_ERRORS):
+            raise
+        columns = _non_numeric_columns(X)
+        where = f" (columns {columns[:5]})" if columns else ""
+        raise ValueError(
+            f"{caller} needs numeric X; X has values that are not numbers{where}: {exc}. "
+            "Encode text and categorical columns first, e.g. with OneHotEncoder or "
+            "OrdinalEncoder."
+        ) from exc
+    X_checked = result[0] if isinstance(result, tuple) else result
+    if sp.issparse(X_checked):
+        X_checked = _densify(X_checked, caller)
+    check_float32_range(X_checked, "X", caller)
+    if isinstance(result, tuple):
+        return X_checked, result[1]
+    return X_checked
+
+
+def check_class_labels(y):
+    """``check_classification_targets``, with a clear error for labels that cannot be sorted."""
+    try:
+        check_classification_targets(y)
+    except TypeError as exc:
+        types = sorted({type(label).__name__ for label in np.asarray(y).tolist()})
+        raise TypeError(
+            f"y mixes labels of types {types} that cannot be compared; class labels "
+            f"must be all numbers or all strings, without missing values ({exc})."
+        ) from exc
+
+
+def check_class_weight(class_weight, classes):
+    """Check a ``class_weight`` dict: known labels, finite non-negative weights."""
+    unknown = set(class_weight) - set(classes.tolist())
+    if unknown:
+        raise ValueError(
+            f"class_weight has labels {sorted(map(str, unknown))} that are not "
+            f"in y's classes {classes.tolist()}."
+        )
+    bad = {
+        label: weight
+        for label, weight in class_weight.items()
+        if not isinstance(weight, Real) or not np.isfinite(weight) or weight < 0
+    }
+    if bad:
+        raise ValueError(
+            "class_weight must map labels to finite non-negative numbers; got "
+            f"{ {k: v for k, v in list(bad.items())[:5]} }."
+        )
+
+
+def feature_normalisation(X):
+    """Per-feature centre and spread of the stem, from the training rows.
+
+    Computed in float64: float32 sums of values near the float32 limit
+    overflow. A spread below float32's smallest normal number would be stored
+    as 0 (or lose its precision): such a feature is constant for the network;
+    one beyond the float32 range is capped, so that it is not stored as inf.
+    """
+    center = X.mean(axis=0, dtype=np.float64)
+    spread = np.minimum(X.std(axis=0, dtype=np.float64), FLOAT32_MAX)
+    spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
+    return center, spread
+
+
+def target_transform(y, sample_weight):
+    """Offset and scale standardising each regression target, exact in float32.
+
+    The network stores them in float32; standardising with the rounded values
+    makes the stored transform the one the targets were trained with, so a
+    large mean with a small spread (``1e9 + noise``) keeps its precision: the
+    rounding error goes into the head's bias, in standardised units.
+    """
+    offset = np.average(y, axis=0, weights=sample_weight)
+    scale = np.sqrt(np.average((y - offset) ** 2, axis=0, weights=sample_weight))
+    largest = max(np.abs(offset).max(), scale.max())
+    if largest > FLOAT32_MAX:
+        raise ValueError(
+            "Input y contains values beyond the float32 range: the mean or the standard "
+            f"deviation of y (largest {largest:.3g}) exceeds {FLOAT32_MAX:.3g}, which the "
+            "network would turn into infinity; rescale y."
+        )
+    offset = offset.astype(np.float32).astype(np.float64)
+    scale = scale.astype(np.float32).astype(np.float64)
+    scale[~(scale >= np.finfo(np.float32).tiny)] = 1.0
+    return offset, scale

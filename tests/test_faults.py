@@ -1,0 +1,290 @@
+"""Faults survived: out of device memory at inference and in training, interrupts.
+
+CUDA is simulated on the CPU: the stem (every forward pass starts there) or a
+block raises ``torch.OutOfMemoryError`` as CUDA's allocator does.
+"""
+
+import warnings
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import is_classifier
+from sklearn.datasets import make_classification, make_regression
+
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    ResNetRegressor,
+    inspection,
+)
+from sklearn_resboost import _boost, _resnet
+from sklearn_resboost._modules import MLPBlock, Stem
+from sklearn_resboost._trainer import RoundTrainer, map_batches
+
+SMALL = dict(
+    n_estimators=3, epochs_per_block=2, batch_size=32, lr=1e-2, width=8, hidden_size=8,
+    device="cpu", random_state=0,
+)
+E2E = dict(
+    n_blocks=2, max_epochs=3, batch_size=32, lr=1e-2, width=8, hidden_size=8, device="cpu",
+    random_state=0,
+)
+# Inference batches of the tests; the simulated device fits at most LIMIT rows.
+EVAL_BATCH = 64
+LIMIT = 10
+
+
+def _data(classification):
+    if classification:
+        return make_classification(n_samples=150, n_features=5, random_state=0)
+    return make_regression(n_samples=150, n_features=5, random_state=0)
+
+
+class _SmallDevice:
+    """Patches ``Stem.forward`` to run out of memory on batches above ``limit`` rows."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.failed = []
+        self.served = []
+
+    def __enter__(self):
+        original = Stem.forward
+
+        def forward(stem, x):
+            if len(x) > self.limit:
+                self.failed.append(len(x))
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            self.served.append(len(x))
+            return original(stem, x)
+
+        self._patches = [
+            mock.patch.object(Stem, "forward", forward),
+            mock.patch.object(_boost, "EVAL_BATCH_SIZE", EVAL_BATCH),
+            mock.patch.object(_resnet, "EVAL_BATCH_SIZE", EVAL_BATCH),
+        ]
+        for patch in self._patches:
+            patch.start()
+        return self
+
+    def __exit__(self, *exc):
+        for patch in reversed(self._patches):
+            patch.stop()
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X_c, y_c = _data(True)
+    X_r, y_r = _data(False)
+    return [
+        (BoostResNetClassifier(**SMALL).fit(X_c, y_c), X_c, y_c),
+        (BoostResNetRegressor(**SMALL).fit(X_r, y_r), X_r, y_r),
+        (ResNetClassifier(**E2E).fit(X_c, y_c), X_c, y_c),
+        (ResNetRegressor(**E2E).fit(X_r, y_r), X_r, y_r),
+    ]
+
+
+def _outputs(est, X):
+    """Every inference path of the estimator, as arrays."""
+    outputs = {"predict": est.predict(X)}
+    if is_classifier(est):
+        outputs["decision_function"] = est.decision_function(X)
+        outputs["predict_proba"] = est.predict_proba(X)
+    if hasattr(est, "hypothesis_ensemble"):
+        staged = est.staged_decision_function if is_classifier(est) else est.staged_predict
+        outputs["staged"] = np.stack(list(staged(X)))
+        outputs["hypothesis_ensemble"] = est.hypothesis_ensemble(X)
+        outputs["feature_ensemble"] = est.feature_ensemble(X)
+    return outputs
+
+
+def test_map_batches_halves_and_keeps_the_smaller_batch():
+    sizes = []
+
+    def forward(s):
+        n = s.stop - s.start
+        sizes.append(n)
+        if n > 5:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return list(range(s.start, s.stop))
+
+    chunks = map_batches(forward, 23, 16)
+    assert sum(chunks, []) == list(range(23))
+    # 16 and 8 fail; 4 works and stays the batch size for the rest.
+    assert sizes == [16, 8, 4, 4, 4, 4, 4, 3]
+
+
+def test_map_batches_gives_up_at_one_row():
+    def forward(s):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with pytest.raises(torch.OutOfMemoryError, match="even with one row per batch"):
+        map_batches(forward, 10, 8)
+
+
+def test_inference_retries_with_smaller_batches(fitted):
+    for est, X, _ in fitted:
+        expected = _outputs(est, X)
+        with _SmallDevice(LIMIT) as device:
+            outputs = _outputs(est, X)
+        assert device.failed, type(est).__name__
+        assert max(device.served) <= LIMIT
+        for name, values in expected.items():
+            if values.dtype.kind == "f":
+                # float64 CPU inference: a row does not depend on its batch.
+                np.testing.assert_allclose(outputs[name], values, rtol=1e-7, atol=1e-9)
+            else:
+                np.testing.assert_array_equal(outputs[name], values)
+
+
+def test_inspection_retries_with_smaller_batches(fitted):
+    from sklearn_resboost.inspection import _network, _studies
+
+    for est, X, y in fitted[:2]:
+        expected_stages = inspection.staged_scores(est, X, y).scores
+        expected_lesion = inspection.lesion_study(est, X, y, n_repeats=1, random_state=0)
+        expected_paths = inspection.gradient_by_path_length(est, X, y, random_state=0)
+        with _SmallDevice(LIMIT) as device, mock.patch.object(
+            _network, "BATCH_SIZE", EVAL_BATCH
+        ), mock.patch.object(_studies, "GRADIENT_BATCH_SIZE", EVAL_BATCH):
+            stages = inspection.staged_scores(est, X, y).scores
+            lesion = inspection.lesion_study(est, X, y, n_repeats=1, random_state=0)
+            paths = inspection.gradient_by_path_length(est, X, y, random_state=0)
+        assert device.failed and max(device.served) <= LIMIT
+        np.testing.assert_allclose(stages, expected_stages)
+        np.testing.assert_allclose(lesion.scores, expected_lesion.scores)
+        np.testing.assert_allclose(paths.gradient_norms, expected_paths.gradient_norms, rtol=1e-6)
+
+
+def test_inference_empties_the_cuda_cache_between_tries(fitted):
+    est, X, _ = fitted[0]
+    with _SmallDevice(LIMIT), mock.patch("torch.cuda.is_available", return_value=True), \
+            mock.patch("torch.cuda.empty_cache") as empty_cache:
+        est.predict(X)
+    # 64 -> 32 -> 16 -> 8 rows: one emptying per failed try.
+    assert empty_cache.call_count == 3
+
+
+def test_inference_out_of_memory_with_one_row_is_a_clear_error(fitted):
+    for est, X, y in fitted:
+        with _SmallDevice(0), pytest.raises(torch.OutOfMemoryError) as raised:
+            est.predict(X)
+        assert str(raised.value).startswith(
+            "Out of device memory during inference even with one row per batch"
+        )
+        assert isinstance(raised.value, RuntimeError)
+
+
+_MLP_FORWARD = MLPBlock.forward
+
+
+def _forward_out_of_memory_in_training(block, x):
+    if torch.is_grad_enabled():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+    return _MLP_FORWARD(block, x)
+
+
+class _OutOfMemoryInTraining(MLPBlock):
+    """An MLP block whose training steps run out of device memory."""
+
+    forward = _forward_out_of_memory_in_training
+
+
+def _fails_in_round(bad_round):
+    rounds = iter(range(1000))
+
+    def block(width):
+        if next(rounds) == bad_round:
+            return _OutOfMemoryInTraining(width, SMALL["hidden_size"])
+        return MLPBlock(width, SMALL["hidden_size"])
+
+    return block
+
+
+@pytest.mark.parametrize("make", [BoostResNetClassifier, BoostResNetRegressor])
+@pytest.mark.parametrize("bad_round", [0, 2])
+def test_training_out_of_memory_is_clear_and_keeps_the_finished_rounds(make, bad_round):
+    X, y = _data(make is BoostResNetClassifier)
+    est = make(**{**SMALL, "n_estimators": 4}, block=_fails_in_round(bad_round))
+    with pytest.raises(torch.OutOfMemoryError) as raised:
+        est.fit(X, y)
+    message = str(raised.value)
+    assert message.startswith(f"fit ran out of device memory in round {bad_round}")
+    assert "use a smaller batch_size" in message and "batch_size=32" in message
+    assert isinstance(raised.value, RuntimeError)
+    # The unfinished round is rolled back; the model before it is usable.
+    assert est.n_estimators_ == bad_round
+    assert len(est.module_.blocks) == bad_round and len(est.module_.heads) == bad_round + 1
+    assert isinstance(est.train_score_, np.ndarray) and len(est.train_score_) == bad_round + 1
+    assert np.all(np.isfinite(est.predict(X)))
+    # ... and a warm start continues from it, redoing the failed round.
+    est.set_params(block="mlp", warm_start=True).fit(X, y)
+    assert est.n_estimators_ == 4
+
+
+def test_training_step_out_of_memory_names_the_batch_size():
+    X, y = _data(True)
+    with mock.patch.object(MLPBlock, "forward", _forward_out_of_memory_in_training):
+        with pytest.raises(torch.OutOfMemoryError, match="training step of batch_size=32 rows"):
+            BoostResNetClassifier(**SMALL).fit(X, y)
+
+
+@pytest.mark.parametrize("make", [ResNetClassifier, ResNetRegressor])
+def test_end_to_end_training_out_of_memory_is_clear(make):
+    X, y = _data(make is ResNetClassifier)
+    with mock.patch.object(MLPBlock, "forward", _forward_out_of_memory_in_training):
+        with pytest.raises(torch.OutOfMemoryError) as raised:
+            make(**E2E).fit(X, y)
+    assert str(raised.value).startswith(
+        "Out of device memory in end-to-end training with batch_size=32 rows"
+    )
+
+
+def _interrupt_in_round(bad_round):
+    original = RoundTrainer.fit
+    calls = []
+
+    def fit(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == bad_round + 1:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    return mock.patch.object(RoundTrainer, "fit", fit)
+
+
+@pytest.mark.parametrize("make", [BoostResNetClassifier, BoostResNetRegressor])
+def test_interrupt_in_round_zero_leaves_the_prior(make):
+    X, y = _data(make is BoostResNetClassifier)
+    with _interrupt_in_round(0), pytest.warns(UserWarning, match="interrupted during round 0"):
+        est = make(**SMALL).fit(X, y)
+    assert est.n_estimators_ == 0
+    assert len(est.module_.heads) == 1 and len(est.module_.blocks) == 0
+    if is_classifier(est):
+        # The prior predicts the class frequencies.
+        frequencies = np.bincount(y) / len(y)
+        np.testing.assert_allclose(est.predict_proba(X), np.tile(frequencies, (len(y), 1)))
+        assert set(est.predict(X)) == {np.bincount(y).argmax()}
+    else:
+        np.testing.assert_allclose(est.predict(X), np.full(len(y), y.mean()), rtol=1e-6)
+    assert est.hypothesis_ensemble(X).shape[0] == 1
+    assert list(est.staged_predict(X)) == []
+    assert inspection.staged_scores(est, X, y).scores.shape == (1,)
+    # A warm start trains the rounds the interrupt cut.
+    est.set_params(warm_start=True, n_estimators=2).fit(X, y)
+    assert est.n_estimators_ >= 1
+
+
+def test_interrupt_in_a_later_round_keeps_the_earlier_ones():
+    X, y = _data(True)
+    with _interrupt_in_round(2), pytest.warns(UserWarning, match="round 2; the unfinished round"):
+        est = BoostResNetClassifier(**{**SMALL, "n_estimators": 5}).fit(X, y)
+    assert est.n_estimators_ == 2
+    reference = BoostResNetClassifier(**{**SMALL, "n_estimators": 2}).fit(X, y)
+    np.testing.assert_allclose(est.decision_function(X), reference.decision_function(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert est.score(X, y) > 0.7

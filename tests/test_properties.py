@@ -1,0 +1,191 @@
+"""Property-based tests: random shapes, dtypes, labels and weights.
+
+Whatever the data, ``fit`` and the predictions either work or raise
+scikit-learn's errors (``ValueError``/``TypeError``); what works gives finite
+predictions whose decompositions sum to the decision function.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from sklearn.base import is_classifier
+
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    ResNetRegressor,
+)
+
+TINY = dict(batch_size=8, width=8, hidden_size=8, device="cpu", random_state=0)
+ESTIMATORS = {
+    "BoostResNetClassifier": lambda: BoostResNetClassifier(
+        **TINY, n_estimators=3, epochs_per_block=1
+    ),
+    "BoostResNetRegressor": lambda: BoostResNetRegressor(
+        **TINY, n_estimators=3, epochs_per_block=1
+    ),
+    "ResNetClassifier": lambda: ResNetClassifier(**TINY, n_blocks=2, max_epochs=1),
+    "ResNetRegressor": lambda: ResNetRegressor(**TINY, n_blocks=2, max_epochs=1),
+}
+FAST = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+DTYPES = st.sampled_from(["float64", "float32", "float16", "int64", "int8", "uint8", "bool"])
+LABEL_SETS = st.sampled_from(
+    [np.array([0, 1]), np.array([-1, 1]), np.array([3, 7, 11]), np.array(["a", "b", "c", "d"]),
+     np.array([True, False]), np.array([0.5, 2.5])]
+)
+
+
+@st.composite
+def features(draw, n_samples, finite=False):
+    """An ``X`` of a random dtype; float values anywhere, NaN and inf unless ``finite``."""
+    n_features = draw(st.integers(1, 4))
+    dtype = np.dtype(draw(DTYPES))
+    if dtype.kind == "f":
+        bound = min(FLOAT32_MAX, float(np.finfo(dtype).max))
+        elements = st.floats(
+            allow_nan=not finite,
+            allow_infinity=not finite,
+            width=dtype.itemsize * 8,
+            **({"min_value": -bound, "max_value": bound} if finite else {}),
+        )
+    else:
+        elements = None
+    return draw(hnp.arrays(dtype, (n_samples, n_features), elements=elements))
+
+
+@st.composite
+def datasets(draw, classification, finite=False):
+    n_samples = draw(st.integers(1, 24))
+    X = draw(features(n_samples, finite=finite))
+    if classification:
+        labels = draw(LABEL_SETS)
+        y = labels[draw(hnp.arrays(np.int64, n_samples, elements=st.integers(0, len(labels) - 1)))]
+    else:
+        y = draw(
+            hnp.arrays(
+                np.float64,
+                st.sampled_from([(n_samples,), (n_samples, 2)]),
+                elements=st.floats(-1e15, 1e15) if finite else st.floats(width=64),
+            )
+        )
+    weights = draw(
+        st.one_of(
+            st.none(),
+            hnp.arrays(
+                np.float64,
+                n_samples,
+                elements=st.floats(0, 1e6)
+                if finite
+                else st.floats(0, 1e300) | st.sampled_from([-1.0, np.nan, np.inf]),
+            ),
+        )
+    )
+    return X, y, weights
+
+
+def _outputs(est, X):
+    """Every prediction of ``est`` on ``X``, as float arrays, with the final scores first."""
+    if is_classifier(est):
+        scores = est.decision_function(X)
+        outputs = [scores, est.predict_proba(X), est.predict_log_proba(X)]
+    else:
+        scores = est.predict(X)
+        outputs = [scores]
+    if hasattr(est, "hypothesis_ensemble"):
+        staged = est.staged_decision_function if is_classifier(est) else est.staged_predict
+        outputs += [*staged(X), est.hypothesis_ensemble(X), est.feature_ensemble(X)]
+    return outputs
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+@FAST
+@given(data=st.data())
+def test_fit_and_predict_work_or_refuse_clearly(name, data):
+    est = ESTIMATORS[name]()
+    X, y, weights = data.draw(datasets(is_classifier(est)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, y, sample_weight=weights)
+        except (ValueError, TypeError):
+            return
+        outputs = _outputs(est, X)
+    for output in outputs:
+        assert np.all(np.isfinite(output)), name
+    assert est.predict(X).shape[0] == len(X)
+
+
+@pytest.mark.parametrize("name", ["BoostResNetClassifier", "BoostResNetRegressor"])
+@FAST
+@given(data=st.data())
+def test_decompositions_sum_to_the_decision_function(name, data):
+    est = ESTIMATORS[name]()
+    X, y, weights = data.draw(datasets(is_classifier(est), finite=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, y, sample_weight=weights)
+        except ValueError:
+            # One class only, or no positive weight: refused, as it must be.
+            return
+        scores, *_ = outputs = _outputs(est, X)
+    for output in outputs:
+        assert np.all(np.isfinite(output))
+    hypothesis, features = est.hypothesis_ensemble(X), est.feature_ensemble(X)
+    assert hypothesis.shape == features.shape == (est.n_estimators_ + 1, *scores.shape)
+    tolerance = 1e-9 * max(1.0, np.abs(hypothesis).max(), np.abs(features).max())
+    np.testing.assert_allclose(hypothesis.sum(axis=0), scores, rtol=1e-9, atol=tolerance)
+    np.testing.assert_allclose(features.sum(axis=0), scores, rtol=1e-9, atol=tolerance)
+    if est.n_estimators_:
+        staged = est.staged_decision_function if is_classifier(est) else est.staged_predict
+        np.testing.assert_array_equal(list(staged(X))[-1], scores)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    return {
+        name: ESTIMATORS[name]().fit(X, y if "Classifier" in name else X @ [1.0, -2.0, 0.5])
+        for name in ESTIMATORS
+    }
+
+
+@FAST
+@given(
+    X=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 20), st.just(3)),
+        elements=st.floats(-FLOAT32_MAX, FLOAT32_MAX),
+    )
+)
+def test_finite_inputs_give_finite_predictions(fitted, X):
+    for name, est in fitted.items():
+        for output in _outputs(est, X):
+            assert np.all(np.isfinite(output)), name
+
+
+@FAST
+@given(
+    X=hnp.arrays(np.float64, st.tuples(st.integers(1, 20), st.just(3)), elements=st.floats()),
+)
+def test_any_float_input_is_predicted_or_refused(fitted, X):
+    beyond = not np.all(np.isfinite(X)) or np.abs(X).max() > FLOAT32_MAX
+    for est in fitted.values():
+        if beyond:
+            with pytest.raises(ValueError, match="Input X contains"):
+                est.predict(X)
+        else:
+            assert np.all(np.isfinite(_outputs(est, X)[0]))
