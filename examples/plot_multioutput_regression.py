@@ -72,7 +72,7 @@ print("test R^2 per target:", r2.round(3))
 # fitted almost entirely by the first block; the third, with its sine, gains
 # the most from the later blocks. ``train_score_`` is the training loss in standardised units:
 # the mean over the three outputs of the squared error of the standardised
-# targets, so the prior's loss (stage 0) is exactly 1.
+# targets, so the prior's loss (stage 0) is 1.
 staged = np.array(
     [r2_score(Y_test, Y_pred, multioutput="raw_values") for Y_pred in reg.staged_predict(X_test)]
 )
