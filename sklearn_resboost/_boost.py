@@ -476,15 +476,13 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     stacklevel=3,
                 )
                 break
-            if train_loss >= self.train_score_[-1]:
-                # Never keep a round that did not improve the ensemble on its own
-                # objective (a round that found no better epoch than its start
-                # would add an all-zero block); a later round (other seed, other
-                # subsample) may help.
+            if train_loss > self.train_score_[-1]:
+                # Never keep a round that made the ensemble worse on its own
+                # objective; a later round (other seed, other subsample) may help.
                 self._rollback(t, stem_state)
                 discarded += 1
                 if self.verbose:
-                    print(f"Round {i} did not lower the training loss ({train_loss:.4g}); discarded.")
+                    print(f"Round {i} did not decrease the training loss ({train_loss:.4g}); discarded.")
                 if discarded >= self.n_iter_no_change:
                     break
                 continue
