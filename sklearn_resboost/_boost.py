@@ -13,8 +13,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_co
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -26,12 +24,10 @@ from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
+from ._targets import ClassifierTargets, RegressorTargets
 from ._trainer import RoundTrainer, evaluate, map_batches
 from ._validation import (
-    check_class_labels,
-    check_class_weight,
     feature_normalisation,
-    target_transform,
     validate_X,
 )
 
@@ -226,7 +222,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         sample_weight = self._class_sample_weight(y, sample_weight)
         keep = sample_weight > 0
         X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
-        self._check_weighted_target(y, sample_weight)
+        self._check_weighted_target(y)
         # Only relative weights matter; scaling by the largest keeps them
         # inside the float32 range of the training tensors.
         sample_weight = sample_weight / sample_weight.max()
@@ -559,7 +555,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
 
-    def _check_weighted_target(self, y, sample_weight):
+    def _check_weighted_target(self, y):
         """Check the target once zero-weight samples are dropped."""
 
     # -- inference -------------------------------------------------------------
@@ -578,10 +574,6 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         X = self._validate_X(X)
         with inference_mode(self.module_) as module, torch.no_grad():
             yield module, X
-
-    def _format(self, scores):
-        """Drop the output axis of single-output scores."""
-        return scores[..., 0] if scores.shape[-1] == 1 else scores
 
     def _raw_scores(self, X):
         """Scores of the final stage, shape (n_samples, K), float64."""
@@ -706,7 +698,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         return tags
 
 
-class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
+class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet):
     """BoostResNet classifier: a residual network trained one block per boosting round.
 
     Each round adds a residual block and a linear head on top of the frozen
@@ -907,63 +899,9 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
-        check_class_labels(y)
-        if self.warm_start and self._is_fitted():
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()} not seen in the first fit; "
-                    "warm_start needs the same classes."
-                )
-            encoded = np.searchsorted(self.classes_, y)
-        else:
-            encoder = LabelEncoder()
-            encoded = encoder.fit_transform(y)
-            self.classes_ = encoder.classes_
-            self.n_classes_ = len(self.classes_)
-        if self.n_classes_ < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; "
-                f"y has only 1 class: {self.classes_[0]!r}."
-            )
-        binary_loss, multiclass_loss = CLASSIFICATION_LOSSES[self.loss]
-        if self.n_classes_ == 2:
-            return encoded, 1, binary_loss(1)
-        return encoded, self.n_classes_, multiclass_loss(self.n_classes_)
-
-    def _class_sample_weight(self, y, sample_weight):
-        if self.class_weight is None:
-            return sample_weight
-        if isinstance(self.class_weight, dict):
-            check_class_weight(self.class_weight, self.classes_)
-            class_weight = {
-                int(np.searchsorted(self.classes_, label)): weight
-                for label, weight in self.class_weight.items()
-            }
-        else:
-            class_weight = self.class_weight
-        return sample_weight * compute_sample_weight(class_weight, y)
-
-    def _check_weighted_target(self, y, sample_weight):
-        present = np.unique(y)
-        if len(present) < 2:
-            which = "none has"
-            if len(present):
-                which = f"only class {self.classes_[present[0]]!r} has any"
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes with "
-                f"positive weight; {which}."
-            )
-
-    def _stratify(self, y):
-        return y
-
-    def _target_tensor(self, y, device):
-        if self.n_classes_ == 2:
-            if self.loss == "exponential":
-                return torch.as_tensor(2.0 * y - 1.0, dtype=torch.float32, device=device)
-            return torch.as_tensor(y, dtype=torch.float32, device=device)
-        return torch.as_tensor(y, dtype=torch.int64, device=device)
+        encoded = self._encode_classes(y, keep_classes=self.warm_start and self._is_fitted())
+        loss = self._classification_loss()
+        return encoded, loss.n_outputs, loss
 
     _stage_attributes = (
         *BaseBoostResNet._stage_attributes,
@@ -990,22 +928,6 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         }
         return diagnostics, edge
 
-    def decision_function(self, X):
-        """Raw scores ``z_T`` of the final stage.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            One score per sample for two classes (positive favours
-            ``classes_[1]``), one per class otherwise.
-        """
-        return self._format(self._raw_scores(X))
-
     def staged_decision_function(self, X):
         """Yield the raw scores after each round; the network runs once.
 
@@ -1022,26 +944,6 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         for scores in self._staged_raw_scores(X):
             yield self._format(scores)
 
-    def _labels(self, scores):
-        if scores.shape[1] == 1:
-            return self.classes_[(scores[:, 0] > 0).astype(int)]
-        return self.classes_[scores.argmax(axis=1)]
-
-    def predict(self, X):
-        """Predict class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        return self._labels(self._raw_scores(X))
-
     def staged_predict(self, X):
         """Yield the predicted labels after each round; the network runs once.
 
@@ -1057,38 +959,6 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
         """
         for scores in self._staged_raw_scores(X):
             yield self._labels(scores)
-
-    def predict_proba(self, X):
-        """Predict class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, in the order of ``classes_``.
-        """
-        scores = self._raw_scores(X)
-        return self._loss.proba(scores)
-
-    def predict_log_proba(self, X):
-        """Predict the logarithm of class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, in the order of ``classes_``.
-        """
-        scores = self._raw_scores(X)
-        return self._loss.log_proba(scores)
 
     def staged_predict_proba(self, X):
         """Yield the class probabilities after each round; the network runs once.
@@ -1107,7 +977,7 @@ class BoostResNetClassifier(ClassifierMixin, BaseBoostResNet):
             yield self._loss.proba(scores)
 
 
-class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
+class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     """BoostResNet regressor: a residual network trained one block per boosting round.
 
     Each round adds a residual block and a linear head on top of the frozen
@@ -1283,48 +1153,9 @@ class BoostResNetRegressor(RegressorMixin, BaseBoostResNet):
         self.fine_tune_epochs = fine_tune_epochs
 
     def _encode_target(self, y, sample_weight):
-        y = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity.")
-        self._y_ndim = y.ndim
-        y = y.reshape(len(y), -1)
-        if self.warm_start and self._is_fitted() and y.shape[1] != self.n_outputs_:
-            raise ValueError(
-                f"y has {y.shape[1]} outputs but the first fit had {self.n_outputs_}."
-            )
-        self.n_outputs_ = y.shape[1]
-        loss_class = REGRESSION_LOSSES[self.loss]
-        loss = loss_class(self.n_outputs_, self.alpha) if self.loss == "huber" else loss_class(self.n_outputs_)
-        return y, self.n_outputs_, loss
-
-    def _output_transform(self, y, sample_weight, n_outputs):
-        offset, scale = target_transform(y, sample_weight)
-        self._target_offset, self._target_scale = offset, scale
-        return offset, scale
-
-    def _head_targets(self, y):
-        return (y - self._target_offset) / self._target_scale
-
-    def _target_tensor(self, y, device):
-        return torch.as_tensor(self._head_targets(y), dtype=torch.float32, device=device)
-
-    def _format(self, scores):
-        return scores[..., 0] if self._y_ndim == 1 else scores
-
-    def predict(self, X):
-        """Predict regression targets.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values.
-        """
-        return self._format(self._raw_scores(X))
+        continuing = self.warm_start and self._is_fitted()
+        y = self._encode_outputs(y, self.n_outputs_ if continuing else None)
+        return y, self.n_outputs_, self._regression_loss()
 
     def staged_predict(self, X):
         """Yield the predictions after each round; the network runs once.

@@ -7,8 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
@@ -17,12 +16,10 @@ from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
+from ._targets import ClassifierTargets, RegressorTargets
 from ._trainer import evaluate
 from ._validation import (
-    check_class_labels,
-    check_class_weight,
     feature_normalisation,
-    target_transform,
     validate_X,
 )
 
@@ -111,7 +108,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
     def _target_tensor(self, y, device):
         """Encoded targets in head units, as the tensor the loss expects."""
 
-    def _sample_weight(self, y, sample_weight):
+    def _class_sample_weight(self, y, sample_weight):
         return sample_weight
 
     def _check_weighted_target(self, y):
@@ -157,7 +154,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         y, loss = self._encode_target(y)
-        sample_weight = self._sample_weight(y, sample_weight)
+        sample_weight = self._class_sample_weight(y, sample_weight)
         keep = sample_weight > 0
         if not keep.any():
             raise ValueError("sample_weight must have at least one positive entry.")
@@ -339,7 +336,7 @@ _SHARED_ATTRIBUTES = """\
         Device the network lives on."""
 
 
-class ResNetClassifier(ClassifierMixin, BaseResNet):
+class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
     __doc__ = f"""Residual network classifier trained end to end (the BoostResNet baseline).
 
     The network of :class:`BoostResNetClassifier` (same stem, blocks and
@@ -444,123 +441,9 @@ class ResNetClassifier(ClassifierMixin, BaseResNet):
         self.class_weight = class_weight
 
     def _encode_target(self, y):
-        check_class_labels(y)
-        encoder = LabelEncoder()
-        encoded = encoder.fit_transform(y)
-        self.classes_ = encoder.classes_
-        self.n_classes_ = len(self.classes_)
-        if self.n_classes_ < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes; "
-                f"y has only 1 class: {self.classes_[0]!r}."
-            )
-        binary_loss, multiclass_loss = CLASSIFICATION_LOSSES[self.loss]
-        if self.n_classes_ == 2:
-            return encoded, binary_loss(1)
-        return encoded, multiclass_loss(self.n_classes_)
+        return self._encode_classes(y), self._classification_loss()
 
-    def _sample_weight(self, y, sample_weight):
-        if self.class_weight is None:
-            return sample_weight
-        class_weight = self.class_weight
-        if isinstance(class_weight, dict):
-            check_class_weight(class_weight, self.classes_)
-            class_weight = {
-                int(np.searchsorted(self.classes_, label)): weight
-                for label, weight in class_weight.items()
-            }
-        return sample_weight * compute_sample_weight(class_weight, y)
-
-    def _check_weighted_target(self, y):
-        present = np.unique(y)
-        if len(present) < 2:
-            which = "none has"
-            if len(present):
-                which = f"only class {self.classes_[present[0]]!r} has any"
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes with "
-                f"positive weight; {which}."
-            )
-
-    def _stratify(self, y):
-        return y
-
-    def _target_tensor(self, y, device):
-        if self.n_classes_ == 2:
-            if self.loss == "exponential":
-                return torch.tensor(2.0 * y - 1.0, dtype=torch.float32, device=device)
-            return torch.tensor(y, dtype=torch.float32, device=device)
-        return torch.tensor(y, dtype=torch.int64, device=device)
-
-    def decision_function(self, X):
-        """Raw scores of the final head.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
-            One score per sample for two classes (positive favours
-            ``classes_[1]``), one per class otherwise.
-        """
-        scores = self._raw_scores(X)
-        return scores[:, 0] if scores.shape[1] == 1 else scores
-
-    def predict(self, X):
-        """Predict class labels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        scores = self._raw_scores(X)
-        if scores.shape[1] == 1:
-            return self.classes_[(scores[:, 0] > 0).astype(int)]
-        return self.classes_[scores.argmax(axis=1)]
-
-    def predict_proba(self, X):
-        """Predict class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities, in the order of ``classes_``.
-        """
-        scores = self._raw_scores(X)
-        return self._loss.proba(scores)
-
-    def predict_log_proba(self, X):
-        """Predict the logarithm of class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, in the order of ``classes_``.
-        """
-        scores = self._raw_scores(X)
-        return self._loss.log_proba(scores)
-
-
-class ResNetRegressor(RegressorMixin, BaseResNet):
+class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
     __doc__ = f"""Residual network regressor trained end to end (the BoostResNet baseline).
 
     The network of :class:`BoostResNetRegressor` (same stem, blocks and
@@ -663,43 +546,7 @@ class ResNetRegressor(RegressorMixin, BaseResNet):
         self.alpha = alpha
 
     def _encode_target(self, y):
-        y = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity.")
-        self._y_ndim = y.ndim
-        y = y.reshape(len(y), -1)
-        self.n_outputs_ = y.shape[1]
-        loss_class = REGRESSION_LOSSES[self.loss]
-        if self.loss == "huber":
-            return y, loss_class(self.n_outputs_, self.alpha)
-        return y, loss_class(self.n_outputs_)
-
-    def _output_transform(self, y, sample_weight, n_outputs):
-        offset, scale = target_transform(y, sample_weight)
-        self._target_offset, self._target_scale = offset, scale
-        return offset, scale
-
-    def _head_targets(self, y):
-        return (y - self._target_offset) / self._target_scale
-
-    def _target_tensor(self, y, device):
-        return torch.tensor(self._head_targets(y), dtype=torch.float32, device=device)
-
-    def predict(self, X):
-        """Predict regression targets.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input samples.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values.
-        """
-        scores = self._raw_scores(X)
-        return scores[:, 0] if self._y_ndim == 1 else scores
+        return self._encode_outputs(y), self._regression_loss()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
