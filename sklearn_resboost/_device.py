@@ -110,6 +110,54 @@ def inference_mode(module):
         module.train(training)
 
 
+def autocast(device, enabled):
+    """bfloat16 autocast for a training step on CUDA when ``enabled``; a no-op otherwise.
+
+    On the CPU, bfloat16 matrix products are slower than float32 ones on most
+    processors, so mixed precision only ever applies on CUDA.
+    """
+    if not enabled or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+
+
+# Row data (inputs, cached representations, scores) stays on a CUDA device
+# while it takes at most this fraction of the device's free memory; larger data
+# stays on the host, in pinned memory, and streams through batch by batch.
+DEVICE_DATA_FRACTION = 0.5
+
+
+def storage_device(device, n_bytes):
+    """Where ``n_bytes`` of row data computed on ``device`` is kept: ``device`` or the host."""
+    if device.type != "cuda":
+        return device
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    free, _ = torch.cuda.mem_get_info(index)
+    return device if n_bytes <= DEVICE_DATA_FRACTION * free else torch.device("cpu")
+
+
+def to_storage(array, dtype, device, storage):
+    """``array`` as a tensor on ``storage``; pinned when it is the host of a CUDA ``device``."""
+    tensor = torch.as_tensor(array, dtype=dtype)
+    if storage.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory()
+    return tensor.to(storage)
+
+
+def fetch(tensor, device):
+    """``tensor`` on ``device``, copied asynchronously through pinned memory from the host.
+
+    A batch gathered from pinned rows is not pinned itself; pinning it again
+    goes through torch's caching host allocator, which keeps the buffer until
+    the copy has finished, so the copy can overlap the computation.
+    """
+    if tensor.device == device:
+        return tensor
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 def module_to_bytes(module):
     """Serialise a module (structure and weights) with ``torch.save``."""
     buffer = io.BytesIO()

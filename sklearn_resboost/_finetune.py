@@ -51,6 +51,7 @@ def fine_tune(estimator, train, validation, device):
             n_iter_no_change=estimator.n_iter_no_change,
             tol=estimator.tol,
             callbacks=None,
+            mixed_precision=estimator.mixed_precision,
             device=device,
             verbose=estimator.verbose,
         )

@@ -49,6 +49,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
+        "mixed_precision": ["boolean"],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -75,6 +76,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         n_iter_no_change,
         tol,
         callbacks,
+        mixed_precision,
         device,
         random_state,
         verbose,
@@ -96,6 +98,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.callbacks = callbacks
+        self.mixed_precision = mixed_precision
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -214,6 +217,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
                 n_iter_no_change=self.n_iter_no_change,
                 tol=self.tol,
                 callbacks=self.callbacks,
+                mixed_precision=self.mixed_precision,
                 device=device,
                 verbose=self.verbose,
             )
@@ -316,6 +320,12 @@ _SHARED_PARAMETERS = """\
         Further skorch callbacks (instances or ``(name, callback)`` pairs) for
         the training loop, e.g. ``skorch.callbacks.LRScheduler``. They are
         copied at every ``fit``; the parameter itself is never modified.
+    mixed_precision : bool, default=False
+        Run the forward passes of training under bfloat16 autocast on CUDA;
+        the parameters, the loss and the optimiser stay in float32, and
+        prediction runs in float32. It has no effect on the CPU, where
+        bfloat16 is not faster. See the GPU page of the user guide for what
+        it gains.
     device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when available, else the CPU."""
 
@@ -411,6 +421,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         n_iter_no_change=10,
         tol=1e-7,
         callbacks=None,
+        mixed_precision=False,
         device="auto",
         class_weight=None,
         random_state=None,
@@ -434,6 +445,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             callbacks=callbacks,
+            mixed_precision=mixed_precision,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -516,6 +528,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         n_iter_no_change=10,
         tol=1e-7,
         callbacks=None,
+        mixed_precision=False,
         device="auto",
         alpha=0.9,
         random_state=None,
@@ -539,6 +552,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             callbacks=callbacks,
+            mixed_precision=mixed_precision,
             device=device,
             random_state=random_state,
             verbose=verbose,

@@ -19,6 +19,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from torch import nn
 
+from ._device import autocast
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
 
 # Rows per forward pass when skorch evaluates the validation rows: the whole
@@ -71,12 +72,18 @@ class StageScores(nn.Module):
     prior) is never trained.
     """
 
-    def __init__(self, network, all_stages):
+    def __init__(self, network, all_stages, mixed_precision=False):
         super().__init__()
         self.network = network
         self.all_stages = all_stages
+        self.mixed_precision = mixed_precision
 
     def forward(self, x, sample_weight=None):
+        enabled = self.mixed_precision and self.training
+        with autocast(x.device, enabled):
+            return self._scores(x).float()
+
+    def _scores(self, x):
         network = self.network
         if not self.all_stages:
             g = None
@@ -125,7 +132,8 @@ def _adamw(param_groups, *, lr, weight_decay, decayed):
         {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
         {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr)
+    fused = bool(params) and all(p.is_cuda for p in params)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused)
 
 
 def _epoch_record(record):
@@ -153,6 +161,7 @@ def train_network(
     n_iter_no_change,
     tol,
     callbacks,
+    mixed_precision,
     device,
     verbose,
 ):
@@ -175,6 +184,8 @@ def train_network(
         Training settings; weight decay applies to the blocks' weight matrices.
     callbacks : list or None
         Further skorch callbacks; they are copied, never modified.
+    mixed_precision : bool
+        Forward passes of training under bfloat16 autocast on CUDA.
     device : torch.device
         Device of the network and the data.
     verbose : int
@@ -210,7 +221,7 @@ def train_network(
             )
         )
     net = WeightedNet(
-        StageScores(network, all_stages),
+        StageScores(network, all_stages, mixed_precision),
         criterion=LossCriterion(loss, w.mean().item()),
         optimizer=partial(_adamw, weight_decay=weight_decay, decayed=decayed),
         lr=lr,

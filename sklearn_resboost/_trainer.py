@@ -4,6 +4,8 @@ import copy
 
 import torch
 
+from ._device import autocast, fetch
+
 # A round stops when its monitored objective has not improved for this many
 # epochs; the best epoch's parameters are kept.
 ROUND_PATIENCE = 3
@@ -46,10 +48,20 @@ def map_batches(forward, n, batch_size):
     return outputs
 
 
-def evaluate(forward, inputs, batch_size):
-    """Apply ``forward`` to ``inputs`` in batches, without gradients (see :func:`map_batches`)."""
+def evaluate(forward, inputs, batch_size, device=None):
+    """Apply ``forward`` to ``inputs`` in batches, without gradients (see :func:`map_batches`).
+
+    With ``device``, each batch is computed there and its result stored where
+    ``inputs`` are (rows kept on the host stream through the device).
+    """
+    if device is None:
+        device = inputs.device
+
+    def forward_batch(s):
+        return forward(fetch(inputs[s], device)).to(inputs.device)
+
     with torch.no_grad():
-        return torch.cat(map_batches(lambda s: forward(inputs[s]), len(inputs), batch_size))
+        return torch.cat(map_batches(forward_batch, len(inputs), batch_size))
 
 
 class RoundTrainer:
@@ -69,18 +81,38 @@ class RoundTrainer:
         AdamW weight decay of the block's weight matrices.
     eval_batch_size : int
         Rows per forward pass when evaluating.
+    device : torch.device
+        Device of the trained modules; rows stored elsewhere (on the host)
+        are copied there batch by batch.
+    mixed_precision : bool
+        Run the forward passes of training steps under bfloat16 autocast on
+        CUDA; the objective and the optimiser stay in float32.
     log : callable or None
         Called with ``(epoch, train_objective, validation_objective)`` after
         every epoch when given.
     """
 
-    def __init__(self, loss, *, epochs, batch_size, lr, weight_decay, eval_batch_size, log=None):
+    def __init__(
+        self,
+        loss,
+        *,
+        epochs,
+        batch_size,
+        lr,
+        weight_decay,
+        eval_batch_size,
+        device,
+        mixed_precision=False,
+        log=None,
+    ):
         self.loss = loss
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.eval_batch_size = eval_batch_size
+        self.device = device
+        self.mixed_precision = mixed_precision
         self.log = log
 
     def _optimizer(self, modules, decayed):
@@ -93,7 +125,8 @@ class RoundTrainer:
             {"params": decay, "weight_decay": self.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
         ]
-        return torch.optim.AdamW(groups, lr=self.lr)
+        # The fused CUDA kernel updates every parameter in one launch.
+        return torch.optim.AdamW(groups, lr=self.lr, fused=self.device.type == "cuda")
 
     def fit(self, forward, modules, decayed, inputs, y, w, validation=None):
         """Minimise the loss of ``forward(inputs)`` over the parameters of ``modules``.
@@ -107,7 +140,8 @@ class RoundTrainer:
         decayed : list of torch.nn.Module
             The subset of ``modules`` whose weight matrices take weight decay.
         inputs, y, w : torch.Tensor
-            Training inputs, encoded targets and sample weights, on the device.
+            Training inputs, encoded targets and sample weights, on the
+            device or, pinned, on the host.
         validation : tuple of torch.Tensor or None
             ``(inputs, y, w)`` of the validation rows. The round's objective on
             them (on the training rows when None) is checked after every epoch:
@@ -124,13 +158,13 @@ class RoundTrainer:
         n = len(inputs)
         # Normalising by the mean weight of all rows (not of the batch) keeps
         # each batch an unbiased estimate of the weighted objective.
-        scale = w.mean()
+        scale = w.mean().to(self.device)
         monitored = validation if validation is not None else (inputs, y, w)
 
         def monitored_objective():
             for module in modules:
                 module.eval()
-            scores = evaluate(forward, monitored[0], self.eval_batch_size)
+            scores = evaluate(forward, monitored[0], self.eval_batch_size, self.device)
             return self.loss.objective(scores, *monitored[1:]).item()
 
         best = monitored_objective()
@@ -141,12 +175,16 @@ class RoundTrainer:
             for module in modules:
                 module.train()
             order = torch.randperm(n, device=inputs.device)
-            total = torch.zeros((), device=inputs.device)
+            total = torch.zeros((), device=self.device)
             for s in batched(n, self.batch_size):
                 idx = order[s]
-                w_batch = w[idx]
+                w_batch = fetch(w[idx], self.device)
                 try:
-                    objective = self.loss.objective(forward(inputs[idx]), y[idx], w_batch)
+                    with autocast(self.device, self.mixed_precision):
+                        scores = forward(fetch(inputs[idx], self.device))
+                    objective = self.loss.objective(
+                        scores.float(), fetch(y[idx], self.device), w_batch
+                    )
                     objective = objective * (w_batch.mean() / scale)
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()

@@ -7,16 +7,25 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, DeviceWarning
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    DeviceWarning,
+    ResNetClassifier,
+)
 from sklearn_resboost._device import (
+    autocast,
+    fetch,
     inference_mode,
     module_from_bytes,
     module_to_bytes,
     resolve_device,
     seeded,
+    storage_device,
+    to_storage,
 )
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+cuda = pytest.mark.cuda
 
 
 def test_resolve_device():
@@ -93,3 +102,71 @@ def test_cuda_fit_is_reproducible(binary_data):
     a = BoostResNetClassifier(n_estimators=2, device="cuda", random_state=0).fit(X, y)
     b = BoostResNetClassifier(n_estimators=2, device="cuda", random_state=0).fit(X, y)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
+
+
+def test_mixed_precision_has_no_effect_on_the_cpu(binary_data):
+    X, y = binary_data
+    params = dict(n_estimators=2, epochs_per_block=2, width=8, hidden_size=8, device="cpu",
+                  random_state=0)
+    plain = BoostResNetClassifier(**params).fit(X, y)
+    mixed = BoostResNetClassifier(mixed_precision=True, **params).fit(X, y)
+    np.testing.assert_array_equal(mixed.decision_function(X), plain.decision_function(X))
+    with autocast(torch.device("cpu"), True):
+        assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_rows_stay_on_the_cpu_device():
+    cpu = torch.device("cpu")
+    assert storage_device(cpu, 10**15) == cpu
+    tensor = to_storage(np.ones((3, 2)), torch.float32, cpu, cpu)
+    assert tensor.dtype == torch.float32 and not tensor.is_pinned()
+    assert fetch(tensor, cpu) is tensor
+
+
+@cuda
+def test_mixed_precision_on_cuda(binary_data):
+    X, y = binary_data
+    for make, params in (
+        (BoostResNetClassifier, dict(n_estimators=3, epochs_per_block=2)),
+        (ResNetClassifier, dict(n_blocks=3, max_epochs=5)),
+    ):
+        plain = make(device="cuda", random_state=0, **params).fit(X, y)
+        mixed = make(device="cuda", mixed_precision=True, random_state=0, **params).fit(X, y)
+        assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
+        assert mixed.score(X, y) == pytest.approx(plain.score(X, y), abs=0.05)
+    np.testing.assert_allclose(
+        mixed.predict_proba(X).sum(axis=1), 1.0, rtol=1e-6
+    )
+    with autocast(torch.device("cuda"), True):
+        assert torch.mm(torch.ones(2, 2, device="cuda"), torch.ones(2, 2, device="cuda")).dtype == (
+            torch.bfloat16
+        )
+
+
+@cuda
+def test_rows_larger_than_the_device_stream_from_pinned_host_memory(binary_data):
+    X, y = binary_data
+    params = dict(n_estimators=3, epochs_per_block=2, device="cuda", random_state=0)
+    on_device = BoostResNetClassifier(**params).fit(X, y)
+    free, total = torch.cuda.mem_get_info()
+    copies = []
+    original = torch.Tensor.pin_memory
+
+    def pin_memory(tensor, *args, **kwargs):
+        copies.append(tensor.shape)
+        return original(tensor, *args, **kwargs)
+
+    # Pretend the device has almost no free memory: the rows stay on the host.
+    with mock.patch("torch.cuda.mem_get_info", return_value=(1024, total)), \
+            mock.patch.object(torch.Tensor, "pin_memory", pin_memory):
+        assert storage_device(torch.device("cuda"), 10**6) == torch.device("cpu")
+        streamed = BoostResNetClassifier(**params).fit(X, y)
+        assert copies, "no batch went through pinned memory"
+        assert streamed.device_.type == "cuda"
+        assert next(streamed.module_.parameters()).device.type == "cuda"
+        assert np.all(np.diff(streamed.train_score_) <= 1e-6)
+        host_scores = streamed.decision_function(X)
+        host_staged = list(streamed.staged_decision_function(X))
+    assert streamed.score(X, y) == pytest.approx(on_device.score(X, y), abs=0.05)
+    np.testing.assert_allclose(streamed.decision_function(X), host_scores, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(host_staged[-1], host_scores, rtol=1e-5, atol=1e-5)

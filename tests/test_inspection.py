@@ -15,7 +15,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, get_scorer, r2_score
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, inspection
+from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, inspection
 from sklearn_resboost.inspection import (
     DecompositionDisplay,
     LesionDisplay,
@@ -665,3 +665,27 @@ def test_public_names():
         "reorder_study",
         "staged_scores",
     }
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("make", [BoostResNetClassifier, ResNetClassifier])
+def test_studies_on_cuda(make, multiclass_data):
+    X, y = multiclass_data
+    params = dict(n_estimators=4, epochs_per_block=2) if make is BoostResNetClassifier else dict(
+        n_blocks=4, max_epochs=5
+    )
+    clf = make(device="cuda", random_state=0, **params).fit(X, y)
+    lesion = lesion_study(clf, X, y, n_deleted=[0, 1], n_repeats=2, random_state=0)
+    assert lesion.baseline_score == pytest.approx(clf.score(X, y))
+    assert lesion.scores_mean[0] == pytest.approx(clf.score(X, y))
+    reorder = reorder_study(clf, X, y, n_swaps=[0, 1], n_repeats=2, random_state=0)
+    assert reorder.scores_mean[0] == pytest.approx(clf.score(X, y))
+    gradients = gradient_by_path_length(clf, X, y, n_samples=5, random_state=0)
+    assert np.all(np.isfinite(gradients.gradient_norms))
+    assert staged_scores(clf, X, y).scores[-1] == pytest.approx(clf.score(X, y))
+    scores = clf.decision_function(X)
+    for kind in ("hypothesis", "feature"):
+        display = DecompositionDisplay.from_estimator(clf, X, kind=kind, sample_index=0)
+        assert display.contributions.sum(axis=0) == pytest.approx(
+            scores[0, scores[0].argmax()], rel=1e-4, abs=1e-4
+        )

@@ -13,9 +13,12 @@ from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, validatio
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 
+# The device is explicit: worker processes do not inherit the test session's
+# rule that device="auto" means the CPU, and on a CUDA machine they would
+# train on the GPU while the reference fits on the CPU.
 SMALL = dict(
     n_estimators=3, epochs_per_block=2, batch_size=32, lr=1e-2, width=16, hidden_size=16,
-    random_state=0,
+    device="cpu", random_state=0,
 )
 GRID = {"n_estimators": [1, 2, 3]}
 CV = 2

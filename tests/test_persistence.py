@@ -171,7 +171,7 @@ def test_model_from_a_missing_gpu_index_goes_to_the_cpu(tmp_path):
         np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_cuda_fitted_model_round_trips(tmp_path):
     X, y = _iris()
     clf = BoostResNetClassifier(**{**BOOST, "device": "cuda"}, random_state=0).fit(X, y)

@@ -230,14 +230,13 @@ def test_invalid_parameters(iris, params, match):
         ResNetClassifier(**{**SMALL, **params}).fit(X, y)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_a_clear_error(iris):
     X, y = iris
     with pytest.raises(ValueError, match="CUDA is not available"):
         ResNetClassifier(**{**SMALL, "device": "cuda"}).fit(X, y)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.cuda
 def test_fit_on_cuda(iris):
     X, y = iris
     clf = ResNetClassifier(**{**SMALL, "device": "cuda"}, random_state=0).fit(X, y)

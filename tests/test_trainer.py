@@ -37,7 +37,7 @@ def test_trainer_decreases_the_objective_and_freezes_the_rest():
         return frozen(model(v))
 
     before = loss.value(forward(x), y, w)
-    trainer = RoundTrainer(loss, epochs=20, batch_size=16, lr=0.05, weight_decay=0.0, eval_batch_size=32)
+    trainer = RoundTrainer(loss, epochs=20, batch_size=16, lr=0.05, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
     epochs = trainer.fit(forward, [model], [model], x, y, w)
     assert 1 <= epochs <= 20
     assert loss.value(forward(x), y, w) < 0.1 * before
@@ -51,7 +51,7 @@ def test_trainer_never_ends_worse_than_it_started():
     loss = SquaredError(1)
     before = loss.value(model(x), y, w)
     # A step size this large diverges; the starting state is kept.
-    trainer = RoundTrainer(loss, epochs=3, batch_size=8, lr=1e3, weight_decay=0.0, eval_batch_size=32)
+    trainer = RoundTrainer(loss, epochs=3, batch_size=8, lr=1e3, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
     trainer.fit(model, [model], [model], x, y, w)
     assert loss.value(model(x), y, w) <= before
 
@@ -62,7 +62,7 @@ def test_trainer_stops_on_the_validation_rows_and_logs():
     logged = []
     trainer = RoundTrainer(
         SquaredError(1), epochs=50, batch_size=16, lr=0.05, weight_decay=0.0,
-        eval_batch_size=32, log=lambda *row: logged.append(row),
+        eval_batch_size=32, device=torch.device("cpu"), log=lambda *row: logged.append(row),
     )
     # Validation targets unrelated to the inputs: no epoch helps, so it stops early.
     noise = torch.randn(32, 1) * 10
