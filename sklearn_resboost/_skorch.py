@@ -21,6 +21,7 @@ from torch import nn
 
 from ._device import autocast
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
+from ._trainer import adamw, weight_matrices
 
 # Rows per forward pass when skorch evaluates the validation rows: the whole
 # validation set at once for usual sizes, so that the validation loss is the
@@ -126,14 +127,9 @@ class WeightedNet(NeuralNet):
 
 
 def _adamw(param_groups, *, lr, weight_decay, decayed):
-    """AdamW with weight decay on the parameters in ``decayed`` only."""
-    params = [p for group in param_groups for p in group["params"]]
-    groups = [
-        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
-    ]
-    fused = bool(params) and all(p.is_cuda for p in params)
-    return torch.optim.AdamW(groups, lr=lr, fused=fused)
+    """skorch's optimizer factory for :func:`~sklearn_resboost._trainer.adamw`."""
+    params = (p for group in param_groups for p in group["params"])
+    return adamw(params, decayed, lr=lr, weight_decay=weight_decay)
 
 
 def _epoch_record(record):
@@ -197,12 +193,7 @@ def train_network(
         skorch's epoch records, without the per-batch entries.
     """
     X, y, w = train
-    decayed = {
-        id(param)
-        for block in network.blocks
-        for name, param in block.named_parameters()
-        if param.ndim > 1 and name.rsplit(".", 1)[-1] == "weight"
-    }
+    decayed = weight_matrices(network.blocks)
     net_callbacks = copy.deepcopy(list(callbacks)) if callbacks else []
     train_split = None
     if validation is not None:

@@ -48,6 +48,30 @@ def map_batches(forward, n, batch_size):
     return outputs
 
 
+def weight_matrices(modules):
+    """Ids of the weight matrices of ``modules``, the parameters that take weight decay."""
+    return {
+        id(param)
+        for module in modules
+        for name, param in module.named_parameters()
+        if param.ndim > 1 and name.rsplit(".", 1)[-1] == "weight"
+    }
+
+
+def adamw(params, decayed, *, lr, weight_decay):
+    """AdamW with weight decay on the parameters whose id is in ``decayed`` only.
+
+    On CUDA the fused kernel updates every parameter in one launch.
+    """
+    params = list(params)
+    groups = [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    fused = bool(params) and all(p.is_cuda for p in params)
+    return torch.optim.AdamW(groups, lr=lr, fused=fused)
+
+
 def evaluate(forward, inputs, batch_size, device=None):
     """Apply ``forward`` to ``inputs`` in batches, without gradients (see :func:`map_batches`).
 
@@ -116,17 +140,10 @@ class RoundTrainer:
         self.log = log
 
     def _optimizer(self, modules, decayed):
-        decay, no_decay = [], []
-        for module in modules:
-            for name, param in module.named_parameters():
-                is_matrix = param.ndim > 1 and name.rsplit(".", 1)[-1] == "weight"
-                (decay if module in decayed and is_matrix else no_decay).append(param)
-        groups = [
-            {"params": decay, "weight_decay": self.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        # The fused CUDA kernel updates every parameter in one launch.
-        return torch.optim.AdamW(groups, lr=self.lr, fused=self.device.type == "cuda")
+        params = [param for module in modules for param in module.parameters()]
+        return adamw(
+            params, weight_matrices(decayed), lr=self.lr, weight_decay=self.weight_decay
+        )
 
     def fit(self, forward, modules, decayed, inputs, y, w, validation=None):
         """Minimise the loss of ``forward(inputs)`` over the parameters of ``modules``.
