@@ -29,6 +29,7 @@ from ._trainer import RoundTrainer, evaluate, map_batches
 from ._validation import (
     feature_normalisation,
     validate_X,
+    weighted_rows,
 )
 
 # Rows per forward pass at inference, so that memory does not grow with the
@@ -91,6 +92,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
         "subsample": [Interval(Real, 0, 1, closed="right")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -119,6 +121,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         lr,
         weight_decay,
         dropout,
+        input_noise,
         subsample,
         early_stopping,
         validation_fraction,
@@ -141,6 +144,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.input_noise = input_noise
         self.subsample = subsample
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -201,7 +205,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             Target values (class labels for the classifier).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; ``None`` weighs every sample equally. Samples
-            of zero weight are dropped.
+            of zero weight, or below 1e-38 times the largest weight (float32
+            would train them with weight 0), are dropped.
         monitor : callable, default=None
             Called as ``monitor(i, self, locals())`` after every kept round
             ``i`` (discarded rounds are counted but not reported); training
@@ -226,12 +231,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         )
         y, n_outputs, loss = self._encode_target(y, sample_weight)
         sample_weight = self._class_sample_weight(y, sample_weight)
-        keep = sample_weight > 0
-        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        X, y, sample_weight = weighted_rows(X, y, sample_weight)
         self._check_weighted_target(y)
-        # Only relative weights matter; scaling by the largest keeps them
-        # inside the float32 range of the training tensors.
-        sample_weight = sample_weight / sample_weight.max()
 
         if continuing:
             if self.n_estimators < self._n_rounds:
@@ -280,6 +281,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             for name in self._stage_attributes:
                 setattr(self, name, [])
         self.module_.to(device)
+        # Set on every fit: a warm start's fine-tuning uses the current value.
+        self.module_.stem.noise = float(self.input_noise)
 
         # Inputs, targets, weights, two cached representations and their scores.
         row_bytes = 4 * (X.shape[1] + 2 * self.width + 3 * n_outputs + 2)
@@ -777,6 +780,11 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         matrices, in [0, inf).
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
+    input_noise : float, default=0.3
+        Standard deviation of the Gaussian noise added to the standardised
+        features while the stem trains (round 0, and fine-tuning), in units of
+        each feature's spread, in [0, inf). Training with input noise is a
+        smoothness penalty (Bishop, 1995); 0 turns it off.
     subsample : float, default=1.0
         Fraction of training rows drawn (without replacement) for each round, in
         (0, 1].
@@ -896,6 +904,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         lr=1e-3,
         weight_decay=1e-4,
         dropout=0.0,
+        input_noise=0.3,
         subsample=1.0,
         gamma=None,
         early_stopping="auto",
@@ -922,6 +931,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             lr=lr,
             weight_decay=weight_decay,
             dropout=dropout,
+            input_noise=input_noise,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -1061,6 +1071,11 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         matrices, in [0, inf).
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
+    input_noise : float, default=0.3
+        Standard deviation of the Gaussian noise added to the standardised
+        features while the stem trains (round 0, and fine-tuning), in units of
+        each feature's spread, in [0, inf). Training with input noise is a
+        smoothness penalty (Bishop, 1995); 0 turns it off.
     subsample : float, default=1.0
         Fraction of training rows drawn for each round, in (0, 1].
     early_stopping : "auto" or bool, default="auto"
@@ -1166,6 +1181,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         lr=1e-3,
         weight_decay=1e-4,
         dropout=0.0,
+        input_noise=0.3,
         subsample=1.0,
         early_stopping="auto",
         validation_fraction=0.1,
@@ -1191,6 +1207,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             lr=lr,
             weight_decay=weight_decay,
             dropout=dropout,
+            input_noise=input_noise,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,

@@ -13,6 +13,9 @@ class Stem(nn.Module):
         Number of input features, >= 1.
     width : int
         Width of the residual stream, >= 1.
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to the standardised
+        features in training mode, >= 0; the estimators' ``input_noise``.
 
     Examples
     --------
@@ -24,8 +27,9 @@ class Stem(nn.Module):
     torch.Size([2, 4])
     """
 
-    def __init__(self, n_features, width):
+    def __init__(self, n_features, width, noise=0.0):
         super().__init__()
+        self.noise = float(noise)
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.linear = nn.Linear(n_features, width)
@@ -39,6 +43,8 @@ class Stem(nn.Module):
         # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
         # linear map; 1e4 standard deviations is never reached by real data.
         x = ((x.to(self.center.dtype) - self.center) / self.scale).clamp(-1e4, 1e4)
+        if self.training and self.noise > 0:
+            x = x + self.noise * torch.randn_like(x)
         return self.linear(x)
 
 

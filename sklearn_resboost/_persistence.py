@@ -813,6 +813,7 @@ def load(path, *, device=None):
     _check_consistent(estimator, document["network"], path)
 
     target = available_device(estimator.device_) if device is None else resolve_device(device)
+    module.stem.noise = float(estimator.input_noise)
     estimator.module_ = module.to(target)
     estimator.device_ = target
     return estimator

@@ -21,6 +21,7 @@ from ._trainer import evaluate
 from ._validation import (
     feature_normalisation,
     validate_X,
+    weighted_rows,
 )
 
 # Training sets larger than this turn early_stopping="auto" on, as in the
@@ -44,6 +45,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_noise": [Interval(Real, 0, None, closed="left")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -71,6 +73,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         lr,
         weight_decay,
         dropout,
+        input_noise,
         early_stopping,
         validation_fraction,
         n_iter_no_change,
@@ -93,6 +96,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
+        self.input_noise = input_noise
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -138,7 +142,8 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
             Target values (class labels for the classifier).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; ``None`` weighs every sample equally. Samples
-            of zero weight are dropped.
+            of zero weight, or below 1e-38 times the largest weight (float32
+            would train them with weight 0), are dropped.
 
         Returns
         -------
@@ -158,14 +163,8 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         )
         y, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
-        keep = sample_weight > 0
-        if not keep.any():
-            raise ValueError("sample_weight must have at least one positive entry.")
-        X, y, sample_weight = X[keep], y[keep], sample_weight[keep]
+        X, y, sample_weight = weighted_rows(X, y, sample_weight)
         self._check_weighted_target(y)
-        # Only relative weights matter; scaling by the largest keeps them
-        # inside the float32 range of the training tensors.
-        sample_weight = sample_weight / sample_weight.max()
 
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
@@ -229,7 +228,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
 
     def _init_module(self, X, n_outputs, prior, offset, scale, seed):
         with seeded(seed, torch.device("cpu")):
-            stem = Stem(X.shape[1], self.width)
+            stem = Stem(X.shape[1], self.width, self.input_noise)
             module = ResNet(stem, n_outputs, self.learning_rate, skip=self.skip)
             for _ in range(self.n_blocks):
                 module.blocks.append(
@@ -303,6 +302,13 @@ _SHARED_PARAMETERS = """\
         AdamW weight decay of the blocks' weight matrices, in [0, inf).
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
+    input_noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to the standardised
+        features in training, in units of each feature's spread, in
+        [0, inf). Training with input noise is a smoothness penalty (Bishop,
+        1995). Off by default: here it acts in every epoch, not only in a
+        first round as in the boosted estimators, and 0.3 cost 6 points of
+        accuracy on hastie while adding 0.7 on digits.
     early_stopping : "auto" or bool, default="auto"
         Stop when the validation loss has not improved for
         ``n_iter_no_change`` epochs and keep the best epoch's weights
@@ -416,6 +422,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         lr=1e-3,
         weight_decay=1e-4,
         dropout=0.0,
+        input_noise=0.0,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -440,6 +447,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             lr=lr,
             weight_decay=weight_decay,
             dropout=dropout,
+            input_noise=input_noise,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -523,6 +531,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         lr=1e-3,
         weight_decay=1e-4,
         dropout=0.0,
+        input_noise=0.0,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -547,6 +556,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             lr=lr,
             weight_decay=weight_decay,
             dropout=dropout,
+            input_noise=input_noise,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,

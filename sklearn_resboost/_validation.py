@@ -165,7 +165,10 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
             y,
             reset=reset,
             accept_sparse=True,
-            dtype=[np.float32, np.float64],
+            # float32 arrays stay float32; lists, integers and array-likes
+            # without a dtype become float64, so that the feature statistics
+            # do not depend on the container the data came in.
+            dtype=[np.float64, np.float32],
             **check_params,
         )
     except ValueError as exc:
@@ -217,6 +220,21 @@ def check_class_weight(class_weight, classes):
             "class_weight must map labels to finite non-negative numbers; got "
             f"{ {k: v for k, v in list(bad.items())[:5]} }."
         )
+
+
+def weighted_rows(X, y, sample_weight):
+    """The rows that carry weight, with the weights scaled so the largest is 1.
+
+    Only relative weights matter, and scaling by the largest keeps them inside
+    the float32 range of the training tensors. A weight below float32's
+    smallest normal number relative to the largest would train as 0: such rows
+    are dropped, so that no minibatch can have a total weight of 0.
+    """
+    if not (sample_weight > 0).any():
+        raise ValueError("sample_weight must have at least one positive entry.")
+    sample_weight = sample_weight / sample_weight.max()
+    keep = sample_weight >= np.finfo(np.float32).tiny
+    return X[keep], y[keep], sample_weight[keep]
 
 
 def feature_normalisation(X):

@@ -342,6 +342,23 @@ def test_warm_start_equals_single_fit(binary_data, regression_data):
             warm.fit(X, y)
 
 
+def test_input_noise_regularises_round_zero(binary_data):
+    X, y = binary_data
+    quiet = small_classifier(input_noise=0.0).fit(X, y)
+    noisy = small_classifier(input_noise=1.0).fit(X, y)
+    assert noisy.module_.stem.noise == 1.0 and quiet.module_.stem.noise == 0.0
+    # Noise only while training: predictions are deterministic.
+    np.testing.assert_array_equal(noisy.predict_proba(X), noisy.predict_proba(X))
+    assert not np.allclose(noisy.predict_proba(X), quiet.predict_proba(X))
+    # Noise makes the training fit worse, not the model random.
+    assert noisy.train_score_[1] > quiet.train_score_[1]
+    again = small_classifier(input_noise=1.0).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), noisy.predict_proba(X))
+    # A warm start's later fits use the current value (for fine-tuning).
+    noisy.set_params(warm_start=True, n_estimators=5, input_noise=0.0).fit(X, y)
+    assert noisy.module_.stem.noise == 0.0
+
+
 def test_monitor_stops_and_interrupt_keeps_a_usable_model(binary_data):
     X, y = binary_data
     seen = []

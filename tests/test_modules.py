@@ -31,6 +31,26 @@ def test_stem_standardises_then_maps():
     assert torch.all(torch.isfinite(stem(torch.tensor([[1e30, -1e30]]))))
 
 
+def test_stem_noise_only_in_training():
+    stem = Stem(3, 4, noise=0.5)
+    stem.set_normalisation(np.zeros(3), np.array([1.0, 10.0, 100.0]))
+    x = torch.tensor([[1.0, 10.0, 100.0]] * 2000)
+    quiet = Stem(3, 4)
+    quiet.load_state_dict(stem.state_dict())
+    stem.eval()
+    torch.testing.assert_close(stem(x), quiet(x))
+    stem.train()
+    torch.manual_seed(0)
+    noisy = stem(x)
+    assert not torch.allclose(noisy, quiet(x))
+    # The noise is in standardised units: its spread through the linear map is
+    # noise * |W| for every feature, whatever the feature's own scale.
+    expected = 0.5 * stem.linear.weight.detach().norm(dim=1)
+    torch.testing.assert_close((noisy - quiet(x)).std(dim=0).detach(), expected, rtol=0.1, atol=0)
+    quiet.train()
+    torch.testing.assert_close(quiet(x), stem.eval()(x))
+
+
 def test_staged_scores_follow_the_definition():
     net = small_network()
     x = torch.randn(5, 4)

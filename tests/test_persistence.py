@@ -246,6 +246,14 @@ def test_loaded_boosted_model_warm_starts_like_the_original(tmp_path):
     np.testing.assert_array_equal(restored.predict_proba(X), original.predict_proba(X))
 
 
+def test_loaded_model_keeps_its_input_noise(tmp_path):
+    X, y = _iris()
+    clf = BoostResNetClassifier(**BOOST, input_noise=0.7, random_state=0).fit(X, y)
+    clf.save(tmp_path / "model.safetensors")
+    assert load(tmp_path / "model.safetensors").module_.stem.noise == 0.7
+    assert pickle.loads(pickle.dumps(clf)).module_.stem.noise == 0.7
+
+
 def test_load_in_a_fresh_process(tmp_path):
     X, y = _friedman()
     reg = BoostResNetRegressor(**BOOST, random_state=0).fit(X, y)

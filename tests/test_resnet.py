@@ -95,6 +95,15 @@ def test_same_seed_same_model_and_global_rng_untouched(iris):
     assert not np.array_equal(first.decision_function(X), other.decision_function(X))
 
 
+def test_input_noise_trains_the_stem_with_noise(iris):
+    X, y = iris
+    noisy = ResNetClassifier(**SMALL, input_noise=1.0, random_state=3).fit(X, y)
+    quiet = ResNetClassifier(**SMALL, input_noise=0.0, random_state=3).fit(X, y)
+    assert noisy.module_.stem.noise == 1.0
+    assert not np.allclose(noisy.decision_function(X), quiet.decision_function(X))
+    np.testing.assert_array_equal(noisy.decision_function(X), noisy.decision_function(X))
+
+
 def test_early_stopping_keeps_the_best_epoch(friedman):
     X, y = friedman
     y = y + np.random.RandomState(0).normal(scale=3.0, size=len(y))

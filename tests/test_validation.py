@@ -395,6 +395,7 @@ INVALID_PARAMS = {
     "lr": [0.0, -1e-3],
     "weight_decay": [-1e-4],
     "dropout": [1.0, -0.1],
+    "input_noise": [-0.1, float("nan")],
     "subsample": [0.0, 1.5],
     "gamma": [1.0, -0.1],
     "early_stopping": ["sometimes", None],
@@ -606,3 +607,20 @@ if __name__ == "__main__":
     match = _docs_block(text)
     DOCS.write_text(text[: match.start(1)] + "\n" + render_tables() + "\n" + text[match.end(1) :])
     print(f"updated {DOCS}")
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_weights_float32_cannot_hold_drop_their_rows(name):
+    # Relative to 1e45, a weight of 1 is 0 in float32: a minibatch of such rows
+    # had a total weight of 0 and trained on 0 / 0.
+    kind = ESTIMATORS[name][0]
+    X, y = X_DATA, TARGETS[kind]
+    heavy = np.arange(len(y)) % 3 == 0
+    weight = np.where(heavy, 1e45, 1.0)
+    weighted = new_estimator(name, batch_size=8, random_state=0)
+    weighted.fit(X, y, sample_weight=weight)
+    dropped = new_estimator(name, batch_size=8, random_state=0).fit(X[heavy], y[heavy])
+    out = weighted.predict_proba(X) if kind == "classifier" else weighted.predict(X)
+    assert np.all(np.isfinite(out))
+    expected = dropped.predict_proba(X) if kind == "classifier" else dropped.predict(X)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
