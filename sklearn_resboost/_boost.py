@@ -12,7 +12,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -29,6 +28,7 @@ from ._trainer import RoundTrainer, evaluate, map_batches
 from ._validation import (
     feature_normalisation,
     validate_X,
+    validation_split,
     weighted_rows,
 )
 
@@ -247,25 +247,9 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             self._rng = check_random_state(self.random_state)
             self._split_seed = int(self._rng.randint(np.iinfo(np.int32).max))
 
-        early_stopping = self.early_stopping
-        if early_stopping == "auto":
-            early_stopping = len(X) > self._auto_early_stopping_samples
-        if early_stopping:
-            try:
-                train_idx, val_idx = train_test_split(
-                    np.arange(len(X)),
-                    test_size=self.validation_fraction,
-                    stratify=self._stratify(y),
-                    random_state=self._split_seed,
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"early_stopping needs a validation split of validation_fraction="
-                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
-                    f"{exc} Use more samples or early_stopping=False."
-                ) from exc
-        else:
-            train_idx, val_idx = np.arange(len(X)), None
+        train_idx, val_idx = validation_split(
+            self, len(X), self._auto_early_stopping_samples, self._stratify(y), self._split_seed
+        )
 
         if continuing:
             for name in self._stage_attributes:
@@ -299,7 +283,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         train = tensors(train_idx)
         validation = tensors(val_idx)
         try:
-            self._boost(train, validation, device, monitor, early_stopping)
+            self._boost(train, validation, device, monitor)
             self.fine_tune_history_ = fine_tune(self, train, validation, device)
         finally:
             for name in self._stage_attributes:
@@ -413,7 +397,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             module.heads[t + 1].bias.add_(nu * delta.bias)
         return self._advance(t, X, G)
 
-    def _boost(self, train, validation, device, monitor, early_stopping):
+    def _boost(self, train, validation, device, monitor):
         module = self.module_
         loss = self._loss
         X, y, w = train
@@ -535,10 +519,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 break
             if stop:
                 break
-            if early_stopping and self._should_stop():
+            if validation is not None and self._should_stop():
                 break
 
-        if early_stopping and len(self.validation_score_) > 1:
+        if validation is not None and len(self.validation_score_) > 1:
             self._truncate(int(np.argmin(self.validation_score_)))
         self.n_estimators_ = module.n_blocks
         if out_of_memory is not None:

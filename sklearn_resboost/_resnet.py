@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
@@ -21,6 +20,7 @@ from ._trainer import evaluate
 from ._validation import (
     feature_normalisation,
     validate_X,
+    validation_split,
     weighted_rows,
 )
 
@@ -169,25 +169,9 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         split_seed, init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=3))
-        early_stopping = self.early_stopping
-        if early_stopping == "auto":
-            early_stopping = len(X) > AUTO_EARLY_STOPPING_SAMPLES
-        if early_stopping:
-            try:
-                train_idx, val_idx = train_test_split(
-                    np.arange(len(X)),
-                    test_size=self.validation_fraction,
-                    stratify=self._stratify(y),
-                    random_state=split_seed,
-                )
-            except ValueError as exc:
-                raise ValueError(
-                    f"early_stopping needs a validation split of validation_fraction="
-                    f"{self.validation_fraction} of the {len(X)} samples, which failed: "
-                    f"{exc} Use more samples or early_stopping=False."
-                ) from exc
-        else:
-            train_idx, val_idx = np.arange(len(X)), None
+        train_idx, val_idx = validation_split(
+            self, len(X), AUTO_EARLY_STOPPING_SAMPLES, self._stratify(y), split_seed
+        )
 
         n_outputs = loss.n_outputs
         offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)

@@ -14,6 +14,7 @@ from numbers import Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
@@ -235,6 +236,32 @@ def weighted_rows(X, y, sample_weight):
     sample_weight = sample_weight / sample_weight.max()
     keep = sample_weight >= np.finfo(np.float32).tiny
     return X[keep], y[keep], sample_weight[keep]
+
+
+def validation_split(estimator, n_samples, auto_samples, stratify, random_state):
+    """Training and validation row indices for ``estimator.early_stopping``.
+
+    ``"auto"`` holds out a validation split above ``auto_samples`` rows; without
+    early stopping every row trains and the validation indices are None.
+    """
+    early_stopping = estimator.early_stopping
+    if early_stopping == "auto":
+        early_stopping = n_samples > auto_samples
+    if not early_stopping:
+        return np.arange(n_samples), None
+    try:
+        return train_test_split(
+            np.arange(n_samples),
+            test_size=estimator.validation_fraction,
+            stratify=stratify,
+            random_state=random_state,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"early_stopping needs a validation split of validation_fraction="
+            f"{estimator.validation_fraction} of the {n_samples} samples, which failed: "
+            f"{exc} Use more samples or early_stopping=False."
+        ) from exc
 
 
 def feature_normalisation(X):
