@@ -1,14 +1,24 @@
 """The per-round trainer: minibatch optimisation of one block and its head."""
 
 import copy
+from contextlib import contextmanager
 
 import torch
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from ._device import autocast, fetch
 
 # A round stops when its monitored objective has not improved for this many
 # epochs; the best epoch's parameters are kept.
 ROUND_PATIENCE = 3
+
+# A round's model is the exponential moving average of its parameters over the
+# optimiser steps, with a horizon of this many epochs (so the same share of a
+# round at any data size): it smooths the minibatch noise of the last steps.
+# Chosen on digits splits other than those of the bars and the benchmarks:
+# 2.5 epochs made 1.45 fewer errors per 450 test rows than no averaging,
+# 5 epochs 0.45 fewer.
+AVERAGE_EPOCHS = 2.5
 
 
 def batched(n, batch_size):
@@ -70,6 +80,21 @@ def adamw(params, decayed, *, lr, weight_decay):
     ]
     fused = bool(params) and all(p.is_cuda for p in params)
     return torch.optim.AdamW(groups, lr=lr, fused=fused)
+
+
+@contextmanager
+def loaded(params, values):
+    """Give ``params`` the ``values`` for the duration of the block, then restore them."""
+    saved = [param.detach().clone() for param in params]
+    with torch.no_grad():
+        for param, value in zip(params, values):
+            param.copy_(value)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for param, value in zip(params, saved):
+                param.copy_(value)
 
 
 def evaluate(forward, inputs, batch_size, device=None):
@@ -164,7 +189,9 @@ class RoundTrainer:
             them (on the training rows when None) is checked after every epoch:
             the round stops when it stops improving and keeps its best epoch,
             the state it started from included, so a round never ends worse
-            than it began on the monitored rows.
+            than it began on the monitored rows. What is checked and kept is
+            the moving average of the parameters (:data:`AVERAGE_EPOCHS`),
+            not the last step's.
 
         Returns
         -------
@@ -184,6 +211,10 @@ class RoundTrainer:
             scores = evaluate(forward, monitored[0], self.eval_batch_size, self.device)
             return self.loss.objective(scores, *monitored[1:]).item()
 
+        params = [param for module in modules for param in module.parameters()]
+        average = [param.detach().clone() for param in params]
+        steps_per_epoch = -(-n // self.batch_size)
+        update_average = get_ema_multi_avg_fn(1 - 1 / (AVERAGE_EPOCHS * steps_per_epoch))
         best = monitored_objective()
         best_state = [copy.deepcopy(m.state_dict()) for m in modules]
         stale = 0
@@ -206,6 +237,7 @@ class RoundTrainer:
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()
                     optimizer.step()
+                    update_average(average, params, None)
                 except torch.OutOfMemoryError as exc:
                     raise torch.OutOfMemoryError(
                         f"Out of device memory in a training step of batch_size="
@@ -213,12 +245,13 @@ class RoundTrainer:
                         f"width or hidden_size). {exc}"
                     ) from exc
                 total += objective.detach() * (s.stop - s.start)
-            objective = monitored_objective()
-            if objective < best:
-                best, stale = objective, 0
-                best_state = [copy.deepcopy(m.state_dict()) for m in modules]
-            else:
-                stale += 1
+            with loaded(params, average):
+                objective = monitored_objective()
+                if objective < best:
+                    best, stale = objective, 0
+                    best_state = [copy.deepcopy(m.state_dict()) for m in modules]
+                else:
+                    stale += 1
             if self.log is not None:
                 self.log(epoch, (total / n).item(), objective if validation is not None else None)
             if stale >= ROUND_PATIENCE:
