@@ -3,7 +3,7 @@
 import torch
 
 from sklearn_resboost._losses import SquaredError
-from sklearn_resboost._trainer import AVERAGE_EPOCHS, RoundTrainer, batched, evaluate, loaded
+from sklearn_resboost._trainer import AVERAGE_SHARE, RoundTrainer, batched, evaluate, loaded
 
 
 def test_batched_covers_every_row_once():
@@ -89,24 +89,26 @@ def test_trainer_keeps_the_moving_average_of_the_steps():
     replica.load_state_dict(model.state_dict())
     loss = SquaredError(1)
     batch_size = 16
-    trainer = RoundTrainer(loss, epochs=1, batch_size=batch_size, lr=0.05, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
+    epochs = 2
+    trainer = RoundTrainer(loss, epochs=epochs, batch_size=batch_size, lr=0.05, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
     torch.manual_seed(2)
     trainer.fit(model, [model], [model], x, y, w)
 
     # The same steps and their moving average, by hand.
     torch.manual_seed(2)
-    order = torch.randperm(len(x))
     optimizer = torch.optim.AdamW(replica.parameters(), lr=0.05, weight_decay=0.0)
-    decay = 1 - 1 / (AVERAGE_EPOCHS * (len(x) // batch_size))
+    decay = 1 - 1 / (AVERAGE_SHARE * epochs * (len(x) // batch_size))
     average = [p.detach().clone() for p in replica.parameters()]
-    for start in range(0, len(x), batch_size):
-        idx = order[start:start + batch_size]
-        optimizer.zero_grad()
-        loss.objective(replica(x[idx]), y[idx], w[idx]).backward()
-        optimizer.step()
-        average = [decay * a + (1 - decay) * p.detach() for a, p in zip(average, replica.parameters())]
-    # One epoch lowers the objective here, so the average is what is kept,
-    # not the last step's parameters.
+    for _ in range(epochs):
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            optimizer.zero_grad()
+            loss.objective(replica(x[idx]), y[idx], w[idx]).backward()
+            optimizer.step()
+            average = [decay * a + (1 - decay) * p.detach() for a, p in zip(average, replica.parameters())]
+    # Each epoch lowers the objective here, so the last epoch's average is what
+    # is kept, not the last step's parameters.
     for kept, expected, last in zip(model.parameters(), average, replica.parameters()):
         torch.testing.assert_close(kept.detach(), expected)
         assert not torch.allclose(kept, last)
