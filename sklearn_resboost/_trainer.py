@@ -85,7 +85,7 @@ def adamw(params, decayed, *, lr, weight_decay):
 
 @contextmanager
 def loaded(params, values):
-    """Give ``params`` the ``values`` for the duration of the block, then restore them."""
+    """Give ``params`` the ``values`` inside the ``with`` statement, then restore them."""
     saved = [param.detach().clone() for param in params]
     with torch.no_grad():
         for param, value in zip(params, values):
