@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import fetch, inference_mode, resolve_device, seeded, storage_device, to_storage
-from ._edges import alpha, block_edge, hypothesis_edge
+from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import ResNet, Stem, make_block
@@ -180,6 +180,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     def _round_diagnostics(self, z_prev, z_next, y, w):
         """Boosting diagnostics of a round: ``({attribute: value}, edge or None)``."""
         return {}, None
+
+    def _fit_is_perfect(self):
+        """Whether the kept rounds leave nothing to boost on the training set."""
+        return False
 
     def _stratify(self, y):
         return None
@@ -437,7 +441,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         )
         discarded = 0
         out_of_memory = None
-        while self._n_rounds < self.n_estimators:
+        # As AdaBoost stops at a perfect fit; a warm start adds no round to one.
+        while self._n_rounds < self.n_estimators and not self._fit_is_perfect():
             i = self._n_rounds
             self._n_rounds += 1
             t = module.n_blocks
@@ -943,6 +948,9 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         "alphas_",
     )
     _reported = ("block_edges_",)
+
+    def _fit_is_perfect(self):
+        return len(self.hypothesis_edges_) > 0 and is_perfect(self.hypothesis_edges_[-1])
 
     def _round_diagnostics(self, z_prev, z_next, y, w):
         y = y.cpu().numpy()

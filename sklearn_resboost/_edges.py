@@ -43,6 +43,16 @@ def block_edge(edge_prev, edge_next):
     return float(np.clip(np.sign(radicand) * np.sqrt(abs(radicand)), -1.0, 1.0))
 
 
+def is_perfect(edge):
+    """Whether a hypothesis edge is 1 to float precision: no training cost is left.
+
+    The next block's edge is then undefined (its denominator ``1 - edge**2``
+    is 0) and alpha is at its clip, as in AdaBoost when a weak learner makes
+    no weighted error.
+    """
+    return edge >= _EDGE_CLIP
+
+
 def alpha(edge):
     """``0.5 * log((1 + edge) / (1 - edge))`` with the edge clipped inside (-1, 1)."""
     edge = np.clip(edge, -_EDGE_CLIP, _EDGE_CLIP)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import recall_score
 from sklearn.model_selection import GridSearchCV
@@ -15,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
+from sklearn_resboost._edges import is_perfect
 from sklearn_resboost._trainer import RoundTrainer
 
 SMALL = dict(
@@ -283,6 +285,19 @@ def test_gamma_stops_boosting(multiclass_data):
     stopped = small_classifier(n_estimators=6, gamma=max(threshold, 0.0)).fit(X, y)
     assert stopped.n_estimators_ < free.n_estimators_
     assert np.all(np.asarray(stopped.block_edges_) >= stopped.gamma)
+
+
+@pytest.mark.parametrize("centers", [2, 3])
+def test_perfect_fit_stops_boosting(centers):
+    X, y = make_blobs(n_samples=150, centers=centers, cluster_std=0.5, random_state=0)
+    clf = small_classifier(n_estimators=10, warm_start=True).fit(X, y)
+    assert clf.n_estimators_ < 10
+    assert is_perfect(clf.hypothesis_edges_[-1])
+    assert not any(is_perfect(edge) for edge in clf.hypothesis_edges_[:-1])
+    # A warm start adds no round to a perfect fit.
+    clf.set_params(n_estimators=15).fit(X, y)
+    assert len(clf.module_.blocks) == clf.n_estimators_ == len(clf.hypothesis_edges_)
+    assert clf.n_estimators_ < 10
 
 
 def test_sample_weight_zero_equals_dropping(binary_data):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sklearn_resboost import BoostResNetClassifier
-from sklearn_resboost._edges import alpha, block_edge, hypothesis_edge
+from sklearn_resboost._edges import alpha, block_edge, hypothesis_edge, is_perfect
 
 
 def reference_edges(stages, y, w):
@@ -93,3 +93,10 @@ def test_alpha_is_clipped():
     assert np.isfinite(alpha(1.0)) and alpha(1.0) > 10
     assert alpha(0.0) == 0.0
     assert alpha(-0.5) == pytest.approx(-alpha(0.5))
+
+
+def test_is_perfect_exactly_where_alpha_is_clipped():
+    assert is_perfect(1.0) and is_perfect(1 - 1e-13)
+    assert not is_perfect(1 - 1e-9) and not is_perfect(-1.0)
+    assert alpha(1 - 1e-13) == alpha(1.0)
+    assert alpha(1 - 1e-9) < alpha(1.0)
