@@ -737,7 +737,9 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         probabilities are then ``expit(2 z)`` / ``softmax(2 z)``.
         ``"log_loss"`` is the cross-entropy.
     n_estimators : int, default=20
-        Number of boosting rounds, i.e. residual blocks, in [1, inf).
+        Number of boosting rounds, i.e. residual blocks, in [1, inf). Boosting
+        stops earlier when a stage fits the training rows perfectly (its
+        hypothesis edge is 1 to float precision), as AdaBoost does.
     learning_rate : float, default=1.0
         Shrinkage ``nu`` in (0, inf): ``g_{t+1} = g_t + nu f_t(g_t)``, and the
         head's change in a round is trained as ``nu * delta``, so that it is
@@ -752,7 +754,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         -> Linear``; a callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
         parametrised layer is zero-initialised.
-    epochs_per_block : int, default=10
+    epochs_per_block : int, default=20
         Upper bound on the passes over the training rows in each round, in
         [1, inf). A round ends earlier once its objective on the monitored
         rows (the validation rows with early stopping, else its training rows)
@@ -828,7 +830,8 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     module_ : ResNet
         The trained network, with ``stem``, ``blocks`` and ``heads``.
     n_estimators_ : int
-        Number of blocks kept.
+        Number of blocks kept: fewer than ``n_estimators`` after early
+        stopping, discarded rounds or a perfect fit.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_classes_ : int
@@ -888,7 +891,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         width=128,
         hidden_size=256,
         block="mlp",
-        epochs_per_block=10,
+        epochs_per_block=20,
         batch_size="auto",
         lr=1e-3,
         weight_decay=1e-4,
