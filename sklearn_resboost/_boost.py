@@ -754,7 +754,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         -> Linear``; a callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
         parametrised layer is zero-initialised.
-    epochs_per_block : int, default=20
+    epochs_per_block : int, default=10
         Upper bound on the passes over the training rows in each round, in
         [1, inf). A round ends earlier once its objective on the monitored
         rows (the validation rows with early stopping, else its training rows)
@@ -891,7 +891,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         width=128,
         hidden_size=256,
         block="mlp",
-        epochs_per_block=20,
+        epochs_per_block=10,
         batch_size="auto",
         lr=1e-3,
         weight_decay=1e-4,
