@@ -1,6 +1,7 @@
 """Device resolution, seeding and pickling of torch state."""
 
 import contextlib
+import copy
 import io
 import threading
 import warnings
@@ -90,23 +91,24 @@ def seeded(seed, device):
 
 @contextlib.contextmanager
 def inference_mode(module):
-    """Put ``module`` in evaluation mode and, on the CPU, in float64, restoring both on exit.
+    """Yield ``module`` ready for inference: in evaluation mode and, on the CPU, in float64.
 
     float32 matrix products on the CPU depend on the batch's size; in float64
     a row's output does not depend, to 1e-7, on which other rows share its
-    batch. On CUDA inference stays in float32 for speed.
+    batch. On the CPU the yielded module is a float64 copy, so that ``module``
+    itself never changes dtype and predictions running in several threads at
+    once cannot see each other's. On CUDA inference stays in float32 for speed,
+    on ``module`` itself, whose training mode is restored on exit.
     """
-    training = module.training
     parameter = next(module.parameters(), None)
-    on_cpu = parameter is None or parameter.device.type == "cpu"
+    if parameter is None or parameter.device.type == "cpu":
+        yield copy.deepcopy(module).double().eval()
+        return
+    training = module.training
     module.eval()
-    if on_cpu:
-        module.double()
     try:
         yield module
     finally:
-        if on_cpu:
-            module.float()
         module.train(training)
 
 

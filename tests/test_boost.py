@@ -1,6 +1,7 @@
 """The boosted estimators: telescoping, training guarantees, controls, input handling."""
 
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
@@ -435,3 +436,14 @@ def test_pipeline_and_grid_search_over_blocks(binary_data):
     search = GridSearchCV(pipe, {"boostresnetclassifier__n_estimators": [1, 3]}, cv=2).fit(X, y)
     assert search.best_params_["boostresnetclassifier__n_estimators"] in (1, 3)
     assert clone(search.best_estimator_).get_params()["boostresnetclassifier__random_state"] == 0
+
+
+def test_predictions_from_several_threads_at_once():
+    X, y = make_blobs(n_samples=3000, n_features=20, centers=3, random_state=0)
+    clf = small_classifier(n_estimators=3, epochs_per_block=1).fit(X, y)
+    expected = clf.predict_proba(X)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(X), range(16)))
+    for proba in results:
+        np.testing.assert_array_equal(proba, expected)
+    assert next(clf.module_.parameters()).dtype == torch.float32

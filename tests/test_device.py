@@ -49,10 +49,13 @@ def test_seeded_leaves_the_global_state_alone():
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_inference_mode_restores_dtype_and_mode():
+def test_inference_mode_computes_on_a_float64_copy_on_the_cpu():
     layer = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5)).train()
     with inference_mode(layer) as module:
         assert not module.training and module[0].weight.dtype == torch.float64
+        assert torch.equal(module[0].weight.float(), layer[0].weight)
+        # The module itself is never touched, so that concurrent callers agree.
+        assert layer.training and layer[0].weight.dtype == torch.float32
     assert layer.training and layer[0].weight.dtype == torch.float32
 
 

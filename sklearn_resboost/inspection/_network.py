@@ -95,29 +95,27 @@ def scores_through(module, X, blocks):
     deletion ``g_{k+1} = g_k``; a permutation reorders the blocks while the final
     head stays last. Returns float64 scores of shape ``(n_samples, K)``.
     """
-    head = module.heads[module.n_blocks]
 
     def forward(s):
         g = module.stem(X[s])
         for k in blocks:
             g = module.step(k, g)
-        return module.scores(head, g).double().cpu()
+        return module.scores(module.heads[module.n_blocks], g).double().cpu()
 
-    with torch.no_grad(), inference_mode(module):
+    with torch.no_grad(), inference_mode(module) as module:
         return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
 
 
 def stage_scores(module, X, stage):
     """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
-    head = module.heads[stage]
 
     def forward(s):
         g = module.stem(X[s])
         for k in range(stage):
             g = module.step(k, g)
-        return module.scores(head, g).double().cpu()
+        return module.scores(module.heads[stage], g).double().cpu()
 
-    with torch.no_grad(), inference_mode(module):
+    with torch.no_grad(), inference_mode(module) as module:
         return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
 
 
@@ -131,7 +129,7 @@ def hypothesis_ensemble(module, X):
         ]
         return torch.stack(stages)
 
-    with torch.no_grad(), inference_mode(module):
+    with torch.no_grad(), inference_mode(module) as module:
         stages = torch.cat(map_batches(forward, len(X), BATCH_SIZE), dim=1).numpy()
     return np.concatenate([stages[:1], np.diff(stages, axis=0)])
 
@@ -157,7 +155,7 @@ def feature_ensemble(module, X):
         parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
         return np.stack(parts)
 
-    with torch.no_grad(), inference_mode(module):
+    with torch.no_grad(), inference_mode(module) as module:
         return np.concatenate(map_batches(forward, len(X), BATCH_SIZE), axis=1)
 
 

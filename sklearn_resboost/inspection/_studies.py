@@ -460,7 +460,7 @@ def gradient_by_path_length(estimator, X, y, *, n_samples=10, coverage=0.9, rand
         ]
         return full, paths
 
-    with inference_mode(module):
+    with inference_mode(module) as module:
         batches = map_batches(batch_norms, len(X_tensor), GRADIENT_BATCH_SIZE)
     full_sum = sum(full for full, _ in batches)
     # norm_sums[k][j]: sum over rows of the gradient norm of subset j of length k.
