@@ -606,13 +606,106 @@ def test_reorder_display(multiclass):
     assert display.scatter_.get_offsets().shape == (9, 2)
     assert display.fill_ is None
     np.testing.assert_allclose(
-        display.line_.get_xdata(), np.asarray(display.kendall_tau).mean(axis=1)
+        np.sort(display.line_.get_xdata()), np.sort(np.asarray(display.kendall_tau).mean(axis=1))
     )
     display.plot(x="n_swaps")
     assert display.scatter_ is None and display.fill_ is not None
     assert display.ax_.get_xlabel() == "number of swapped pairs"
     with pytest.raises(ValueError, match="x must be one of"):
         display.plot(x="tau")
+    plt.close("all")
+
+
+def test_reorder_display_draws_the_mean_in_order_of_tau(multiclass):
+    import matplotlib.pyplot as plt
+
+    clf, X, y = multiclass
+    display = ReorderDisplay.from_estimator(clf, X, y, n_repeats=3, random_state=0)
+    tau_mean = display.kendall_tau.mean(axis=1)
+    # The mean tau of these draws does not fall steadily with the swaps.
+    assert (np.diff(tau_mean) > 0).any()
+    x, y_line = display.line_.get_xdata(), display.line_.get_ydata()
+    assert (np.diff(x) >= 0).all()
+    points = sorted(zip(tau_mean.tolist(), display.scores.mean(axis=1).tolist()))
+    np.testing.assert_allclose(np.column_stack([x, y_line]), points)
+    plt.close("all")
+
+
+def test_count_axes_have_integer_ticks(binary):
+    import matplotlib.pyplot as plt
+
+    clf, X, y = binary
+    lesion = LesionDisplay.from_estimator(clf, X, y, n_repeats=1, random_state=0)
+    # Blocks are numbered from 1, as in DecompositionDisplay.
+    assert lesion.single_line_.get_xdata().tolist() == [1, 2, 3, 4]
+    axes = [
+        *lesion.axes_,
+        StagedScoresDisplay.from_estimator(clf, X, y).ax_,
+        ReorderDisplay.from_estimator(
+            clf, X, y, n_swaps=[0, 1, 2], n_repeats=1, random_state=0, x="n_swaps"
+        ).ax_,
+        *PathLengthDisplay.from_estimator(clf, X, y, n_samples=1, random_state=0).axes_,
+    ]
+    for axis in axes:
+        ticks = axis.get_xticks()
+        np.testing.assert_array_equal(ticks, np.round(ticks), err_msg=axis.get_xlabel())
+    plt.close("all")
+
+
+def figure_titles(display):
+    return [text.get_text() for text in display.figure_.texts]
+
+
+def test_display_titles(binary, plain):
+    import matplotlib.pyplot as plt
+
+    clf, X, y = binary
+    expected = ["BoostResNetClassifier, 4 blocks, on 200 samples"]
+    lesion = LesionDisplay.from_estimator(clf, X, y, n_repeats=1, random_state=0, name="boosted")
+    assert figure_titles(lesion) == expected
+    assert figure_titles(StagedScoresDisplay.from_estimator(clf, X, y)) == expected
+    reorder = ReorderDisplay.from_estimator(
+        clf, X, y, n_swaps=[0, 1], n_repeats=1, random_state=0
+    )
+    assert figure_titles(reorder) == expected
+    paths = PathLengthDisplay.from_estimator(clf, X, y, n_samples=1, random_state=0)
+    assert figure_titles(paths) == expected
+    decomposition = DecompositionDisplay.from_estimator(clf, X, sample_index=[0, 1])
+    assert figure_titles(decomposition) == ["BoostResNetClassifier, 4 blocks"]
+
+    # A second model drawn on the first one's axes leaves the title alone ...
+    LesionDisplay.from_estimator(*plain, n_repeats=1, name="plain", ax=lesion.axes_)
+    assert figure_titles(lesion) == expected
+    # ... unless given one.
+    lesion.plot(ax=lesion.axes_, title="two networks")
+    assert figure_titles(lesion) == ["two networks"]
+    # Built from arrays, a display writes what it knows.
+    assert figure_titles(lesion.plot()) == ["boosted, 4 blocks"]
+    distribution = path_length_distribution(10)
+    bare = PathLengthDisplay(
+        path_lengths=distribution.path_lengths, path_fraction=distribution.path_fraction
+    ).plot(kind="distribution")
+    assert figure_titles(bare) == ["10 blocks"]
+    mine = StagedScoresDisplay.from_estimator(clf, X, y, title="mine")
+    assert figure_titles(mine) == ["mine"]
+    assert figure_titles(decomposition.plot(title="")) == []
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kind, first", [("hypothesis", "prior"), ("feature", "stem")])
+def test_decomposition_display_labels_blocks(binary, kind, first):
+    import matplotlib.pyplot as plt
+
+    clf, X, y = binary
+    display = DecompositionDisplay.from_estimator(clf, X, kind=kind)
+    labels = [label.get_text() for label in display.axes_[0].get_xticklabels()]
+    assert labels == [first, "block 1", "block 2", "block 3", "block 4", "total"]
+    # Of 30 blocks every other one is labelled, and "total" keeps its room.
+    display = DecompositionDisplay(
+        contributions=np.ones((31, 1)), kind=kind, sample_index=[0], score_labels=["score"]
+    ).plot()
+    labels = [label.get_text() for label in display.axes_[0].get_xticklabels()]
+    assert labels == [first, *(f"block {t}" for t in range(2, 29, 2)), "total"]
     plt.close("all")
 
 

@@ -10,6 +10,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import is_classifier
+from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils.validation import _num_samples
 
 from ._network import check_network, decomposition, score_name, select_rows
@@ -24,20 +25,11 @@ from ._studies import (
 MAX_TICK_LABELS = 16
 
 
-def _pyplot(caller):
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            f"{caller} requires matplotlib, an optional dependency of sklearn_resboost; "
-            "install it with `pip install matplotlib` or `pip install sklearn-resboost[plot]`."
-        ) from exc
-    return plt
-
-
 def _panels(ax, n_panels, caller, panel_size=(4.5, 3.5)):
     """The Axes to draw on: new ones when ``ax`` is None, else ``ax`` checked."""
-    plt = _pyplot(caller)
+    check_matplotlib_support(caller)
+    import matplotlib.pyplot as plt
+
     if ax is None:
         figure, axes = plt.subplots(
             1,
@@ -54,6 +46,35 @@ def _panels(ax, n_panels, caller, panel_size=(4.5, 3.5)):
     if axes.size != n_panels:
         raise ValueError(f"ax must hold {n_panels} matplotlib Axes here; got {axes.size}.")
     return axes, axes[0].figure
+
+
+def _integer_ticks(axis):
+    """Tick a count axis at whole numbers only; matplotlib's default puts some halfway."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _title(name, n_blocks=None, n_samples=None):
+    """Figure title: the model, its number of blocks and the data, as far as known."""
+    facts = [name] if name else []
+    if n_blocks is not None:
+        facts.append(f"{n_blocks} block{'s' if n_blocks != 1 else ''}")
+    if n_samples is not None:
+        facts.append(f"on {n_samples} samples")
+    return ", ".join(facts)
+
+
+def _set_title(figure, title, ax, default):
+    """Title ``figure`` with ``title``; with ``default`` only on a figure the display made.
+
+    On axes the caller passed, the figure may hold other models (a second
+    display drawn on the first one's axes) and keeps its title.
+    """
+    if title is None and ax is None:
+        title = default
+    if title:
+        figure.suptitle(title)
 
 
 def _check_option(value, name, options):
@@ -112,7 +133,7 @@ class StagedScoresDisplay:
         self.score_name = score_name
         self.name = name
 
-    def plot(self, ax=None, *, name=None, **kwargs):
+    def plot(self, ax=None, *, name=None, title=None, **kwargs):
         """Draw the score of each stage.
 
         Parameters
@@ -121,6 +142,10 @@ class StagedScoresDisplay:
             Axes to draw on; ``None`` makes a new figure.
         name : str, default=None
             Legend label; ``None`` uses ``self.name``.
+        title : str, default=None
+            Title of the figure; ``None`` writes the legend label and the
+            number of blocks on a new figure and leaves the title of ``ax``'s
+            figure alone; ``""`` writes none.
         **kwargs : dict
             Passed to ``Axes.plot``.
 
@@ -136,13 +161,17 @@ class StagedScoresDisplay:
             self.stages, self.scores, **{"marker": "o", "label": name, **kwargs}
         )[0]
         self.ax_.set_xlabel("blocks under the head (stage t)")
+        _integer_ticks(self.ax_)
         self.ax_.set_ylabel(self.score_name or "score")
+        _set_title(self.figure_, title, ax, _title(name, self.stages[-1]))
         if name is not None:
             self.ax_.legend()
         return self
 
     @classmethod
-    def from_estimator(cls, estimator, X, y, *, scoring=None, name=None, ax=None, **kwargs):
+    def from_estimator(
+        cls, estimator, X, y, *, scoring=None, name=None, ax=None, title=None, **kwargs
+    ):
         """Score every stage of ``estimator`` on ``(X, y)`` and plot it.
 
         Parameters
@@ -159,6 +188,11 @@ class StagedScoresDisplay:
             Legend label; ``None`` uses the estimator's class name.
         ax : matplotlib Axes, default=None
             Axes to draw on.
+        title : str, default=None
+            Title of the figure; ``None`` writes the estimator's class name,
+            its number of blocks and the number of samples of ``X`` on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
         **kwargs : dict
             Passed to ``Axes.plot``.
 
@@ -167,15 +201,17 @@ class StagedScoresDisplay:
         display : StagedScoresDisplay
             The plotted display.
         """
-        _pyplot(f"{cls.__name__}.from_estimator")
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
         result = staged_scores(estimator, X, y, scoring=scoring)
+        if title is None and ax is None:
+            title = _title(type(estimator).__name__, result.stages[-1], _num_samples(X))
         display = cls(
             stages=result.stages,
             scores=result.scores,
             score_name=score_name(estimator, scoring),
             name=type(estimator).__name__ if name is None else name,
         )
-        return display.plot(ax=ax, **kwargs)
+        return display.plot(ax=ax, title=title, **kwargs)
 
 
 class LesionDisplay:
@@ -251,7 +287,7 @@ class LesionDisplay:
         self.score_name = score_name
         self.name = name
 
-    def plot(self, ax=None, *, kind="both", name=None):
+    def plot(self, ax=None, *, kind="both", name=None, title=None):
         """Draw the lesion curves.
 
         Parameters
@@ -260,10 +296,15 @@ class LesionDisplay:
             One Axes per panel (2 for ``kind="both"``); ``None`` makes a new
             figure.
         kind : {"both", "single", "multiple"}, default="both"
-            ``"single"``: score with each block deleted; ``"multiple"``: mean
-            ± std score against the number of deleted blocks.
+            ``"single"``: score with each block deleted, the blocks numbered
+            from 1; ``"multiple"``: mean ± std score against the number of
+            deleted blocks.
         name : str, default=None
             Legend label; ``None`` uses ``self.name``.
+        title : str, default=None
+            Title of the figure; ``None`` writes the legend label and the
+            number of blocks on a new figure and leaves the title of ``ax``'s
+            figure alone; ``""`` writes none.
 
         Returns
         -------
@@ -279,7 +320,8 @@ class LesionDisplay:
         self.deletion_line_ = self.deletion_fill_ = None
         for axis, panel in zip(self.axes_, panels):
             if panel == "single":
-                blocks = np.arange(len(self.single_scores))
+                # Numbered from 1, as the bars of DecompositionDisplay.
+                blocks = np.arange(1, len(self.single_scores) + 1)
                 self.single_line_ = axis.plot(blocks, self.single_scores, marker="o", label=name)[0]
                 self.baseline_line_ = axis.axhline(
                     self.baseline_score,
@@ -302,9 +344,11 @@ class LesionDisplay:
                 )
                 axis.set_xlabel("number of deleted blocks")
                 axis.set_title("random blocks deleted (mean ± std)")
+            _integer_ticks(axis)
             axis.set_ylabel(label)
             if name is not None:
                 axis.legend()
+        _set_title(self.figure_, title, ax, _title(name, len(self.single_scores)))
         return self
 
     @classmethod
@@ -321,6 +365,7 @@ class LesionDisplay:
         kind="both",
         name=None,
         ax=None,
+        title=None,
     ):
         """Run :func:`lesion_study` and plot it.
 
@@ -346,13 +391,18 @@ class LesionDisplay:
             Legend label; ``None`` uses the estimator's class name.
         ax : matplotlib Axes or array-like of Axes, default=None
             Axes to draw on.
+        title : str, default=None
+            Title of the figure; ``None`` writes the estimator's class name,
+            its number of blocks and the number of samples of ``X`` on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
 
         Returns
         -------
         display : LesionDisplay
             The plotted display.
         """
-        _pyplot(f"{cls.__name__}.from_estimator")
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
         _check_option(kind, "kind", {"both", "single", "multiple"})
         result = lesion_study(
             estimator,
@@ -363,6 +413,8 @@ class LesionDisplay:
             scoring=scoring,
             random_state=random_state,
         )
+        if title is None and ax is None:
+            title = _title(type(estimator).__name__, len(result.single_scores), _num_samples(X))
         display = cls(
             baseline_score=result.baseline_score,
             single_scores=result.single_scores,
@@ -372,7 +424,7 @@ class LesionDisplay:
             score_name=score_name(estimator, scoring),
             name=type(estimator).__name__ if name is None else name,
         )
-        return display.plot(ax=ax, kind=kind)
+        return display.plot(ax=ax, kind=kind, title=title)
 
 
 class ReorderDisplay:
@@ -399,7 +451,8 @@ class ReorderDisplay:
     Attributes
     ----------
     line_ : matplotlib Line2D
-        Mean score per number of swaps (at the mean tau when ``x="kendall_tau"``).
+        Mean score per number of swaps (at the mean tau, in order of tau, when
+        ``x="kendall_tau"``).
     scatter_ : matplotlib PathCollection or None
         Every reordering, when ``x="kendall_tau"``.
     fill_ : matplotlib PolyCollection or None
@@ -438,7 +491,7 @@ class ReorderDisplay:
         self.score_name = score_name
         self.name = name
 
-    def plot(self, ax=None, *, x="kendall_tau", name=None):
+    def plot(self, ax=None, *, x="kendall_tau", name=None, title=None):
         """Draw the score of the reordered networks.
 
         Parameters
@@ -447,10 +500,14 @@ class ReorderDisplay:
             Axes to draw on; ``None`` makes a new figure.
         x : {"kendall_tau", "n_swaps"}, default="kendall_tau"
             Horizontal axis: every reordering against its Kendall tau (with
-            the mean per number of swaps as a line), or the mean ± std score
-            against the number of swaps.
+            the mean per number of swaps as a line, in order of tau), or the
+            mean ± std score against the number of swaps.
         name : str, default=None
             Legend label; ``None`` uses ``self.name``.
+        title : str, default=None
+            Title of the figure; ``None`` writes the legend label on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
 
         Returns
         -------
@@ -466,7 +523,12 @@ class ReorderDisplay:
         mean, std = scores.mean(axis=1), scores.std(axis=1)
         self.scatter_ = self.fill_ = None
         if x == "kendall_tau":
-            self.line_ = self.ax_.plot(tau.mean(axis=1), mean, marker="o", label=name)[0]
+            # The mean tau does not fall steadily with the number of swaps
+            # (swaps undo each other, and it levels off near 0): in the order
+            # of the swaps the line would zigzag.
+            tau_mean = tau.mean(axis=1)
+            by_tau = np.argsort(tau_mean, kind="stable")
+            self.line_ = self.ax_.plot(tau_mean[by_tau], mean[by_tau], marker="o", label=name)[0]
             self.scatter_ = self.ax_.scatter(
                 tau.ravel(), scores.ravel(), s=12, alpha=0.4, color=self.line_.get_color()
             )
@@ -477,6 +539,7 @@ class ReorderDisplay:
                 self.n_swaps, mean - std, mean + std, alpha=0.2, color=self.line_.get_color()
             )
             self.ax_.set_xlabel("number of swapped pairs")
+            _integer_ticks(self.ax_)
         self.baseline_line_ = self.ax_.axhline(
             self.baseline_score, linestyle="--", linewidth=1, color=self.line_.get_color()
         )
@@ -484,6 +547,7 @@ class ReorderDisplay:
         self.ax_.set_title("blocks reordered (dashed: original order)")
         if name is not None:
             self.ax_.legend()
+        _set_title(self.figure_, title, ax, _title(name))
         return self
 
     @classmethod
@@ -500,6 +564,7 @@ class ReorderDisplay:
         x="kendall_tau",
         name=None,
         ax=None,
+        title=None,
     ):
         """Run :func:`reorder_study` and plot it.
 
@@ -525,13 +590,18 @@ class ReorderDisplay:
             Legend label; ``None`` uses the estimator's class name.
         ax : matplotlib Axes, default=None
             Axes to draw on.
+        title : str, default=None
+            Title of the figure; ``None`` writes the estimator's class name,
+            its number of blocks and the number of samples of ``X`` on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
 
         Returns
         -------
         display : ReorderDisplay
             The plotted display.
         """
-        _pyplot(f"{cls.__name__}.from_estimator")
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
         _check_option(x, "x", {"kendall_tau", "n_swaps"})
         result = reorder_study(
             estimator,
@@ -542,6 +612,8 @@ class ReorderDisplay:
             scoring=scoring,
             random_state=random_state,
         )
+        if title is None and ax is None:
+            title = _title(type(estimator).__name__, result.orders.shape[2], _num_samples(X))
         display = cls(
             baseline_score=result.baseline_score,
             n_swaps=result.n_swaps,
@@ -550,7 +622,7 @@ class ReorderDisplay:
             score_name=score_name(estimator, scoring),
             name=type(estimator).__name__ if name is None else name,
         )
-        return display.plot(ax=ax, x=x)
+        return display.plot(ax=ax, x=x, title=title)
 
 
 class PathLengthDisplay:
@@ -626,7 +698,7 @@ class PathLengthDisplay:
         self.effective_range = effective_range
         self.name = name
 
-    def plot(self, ax=None, *, kind="all", name=None):
+    def plot(self, ax=None, *, kind="all", name=None, title=None):
         """Draw the path-length views.
 
         Parameters
@@ -641,6 +713,10 @@ class PathLengthDisplay:
             carries.
         name : str, default=None
             Legend label; ``None`` uses ``self.name``.
+        title : str, default=None
+            Title of the figure; ``None`` writes the legend label and the
+            number of blocks on a new figure and leaves the title of ``ax``'s
+            figure alone; ``""`` writes none.
 
         Returns
         -------
@@ -688,8 +764,10 @@ class PathLengthDisplay:
                 axis.set_ylabel("share of the total gradient")
                 axis.set_title("effective paths (shaded: most gradient)")
             axis.set_xlabel("path length (blocks)")
+            _integer_ticks(axis)
             if name is not None:
                 axis.legend()
+        _set_title(self.figure_, title, ax, _title(name, self.path_lengths[-1]))
         return self
 
     @classmethod
@@ -705,6 +783,7 @@ class PathLengthDisplay:
         kind="all",
         name=None,
         ax=None,
+        title=None,
     ):
         """Run :func:`gradient_by_path_length` and plot it.
 
@@ -728,17 +807,24 @@ class PathLengthDisplay:
             Legend label; ``None`` uses the estimator's class name.
         ax : matplotlib Axes or array-like of Axes, default=None
             Axes to draw on.
+        title : str, default=None
+            Title of the figure; ``None`` writes the estimator's class name,
+            its number of blocks and the number of samples of ``X`` on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
 
         Returns
         -------
         display : PathLengthDisplay
             The plotted display.
         """
-        _pyplot(f"{cls.__name__}.from_estimator")
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
         _check_option(kind, "kind", cls._kinds)
         result = gradient_by_path_length(
             estimator, X, y, n_samples=n_samples, coverage=coverage, random_state=random_state
         )
+        if title is None and ax is None:
+            title = _title(type(estimator).__name__, result.path_lengths[-1], _num_samples(X))
         display = cls(
             path_lengths=result.path_lengths,
             path_fraction=result.path_fraction,
@@ -747,7 +833,7 @@ class PathLengthDisplay:
             effective_range=result.effective_range,
             name=type(estimator).__name__ if name is None else name,
         )
-        return display.plot(ax=ax, kind=kind)
+        return display.plot(ax=ax, kind=kind, title=title)
 
 
 class DecompositionDisplay:
@@ -808,17 +894,24 @@ class DecompositionDisplay:
         self.score_labels = score_labels
 
     def _stage_labels(self):
-        first, prefix = ("prior", "h") if self.kind == "hypothesis" else ("stem", "f")
+        first = "prior" if self.kind == "hypothesis" else "stem"
         n_blocks = len(self.contributions) - 1
-        return [first, *(f"{prefix}{t}" for t in range(n_blocks)), "total"]
+        return [first, *(f"block {t}" for t in range(1, n_blocks + 1)), "total"]
 
-    def plot(self, ax=None):
+    def plot(self, ax=None, *, title=None):
         """Draw one waterfall per sample.
+
+        The bars are labelled "prior" (``kind="hypothesis"``) or "stem"
+        (``kind="feature"``), then "block 1" to "block T", then "total".
 
         Parameters
         ----------
         ax : matplotlib Axes or array-like of Axes, default=None
             One Axes per sample; ``None`` makes a new figure.
+        title : str, default=None
+            Title of the figure; ``None`` writes the number of blocks on a new
+            figure and leaves the title of ``ax``'s figure alone; ``""``
+            writes none.
 
         Returns
         -------
@@ -832,7 +925,8 @@ class DecompositionDisplay:
         labels = self._stage_labels()
         positions = np.arange(len(labels))
         step = max(1, math.ceil(len(labels) / MAX_TICK_LABELS))
-        shown = sorted(set(range(0, len(labels), step)) | {0, len(labels) - 1})
+        # Every step-th label, then "total" with none in the step before it to overlap.
+        shown = [*range(0, len(labels) - step, step), len(labels) - 1]
         self.bars_, self.total_bars_ = [], []
         for i, axis in enumerate(self.axes_):
             values = contributions[:, i]
@@ -841,15 +935,35 @@ class DecompositionDisplay:
             self.bars_.append(axis.bar(positions[:-1], values, bottom=ends - values, color=colors))
             self.total_bars_.append(axis.bar(positions[-1:], ends[-1:], color="tab:gray"))
             axis.axhline(0, color="black", linewidth=0.8)
-            axis.set_xticks(positions[shown], [labels[j] for j in shown], rotation=45)
-            axis.set_xlabel("round" if self.kind == "hypothesis" else "block")
+            # Anchored at their right end, the slanted labels end under their bars.
+            axis.set_xticks(
+                positions[shown],
+                [labels[j] for j in shown],
+                rotation=45,
+                ha="right",
+                rotation_mode="anchor",
+            )
+            axis.set_xlabel(
+                "prior, then each round's weak hypothesis"
+                if self.kind == "hypothesis"
+                else "stem, then each block's share"
+            )
             axis.set_ylabel(self.score_labels[i])
             axis.set_title(f"sample {self.sample_index[i]} ({self.kind} ensemble)")
+        _set_title(self.figure_, title, ax, _title(None, len(contributions) - 1))
         return self
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, *, kind="hypothesis", sample_index=0, class_index=None, ax=None
+        cls,
+        estimator,
+        X,
+        *,
+        kind="hypothesis",
+        sample_index=0,
+        class_index=None,
+        ax=None,
+        title=None,
     ):
         """Decompose the scores of chosen rows of ``X`` and plot them.
 
@@ -874,13 +988,17 @@ class DecompositionDisplay:
             a multi-output regressor.
         ax : matplotlib Axes or array-like of Axes, default=None
             One Axes per sample.
+        title : str, default=None
+            Title of the figure; ``None`` writes the estimator's class name
+            and its number of blocks on a new figure and leaves the title of
+            ``ax``'s figure alone; ``""`` writes none.
 
         Returns
         -------
         display : DecompositionDisplay
             The plotted display.
         """
-        _pyplot(f"{cls.__name__}.from_estimator")
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
         _check_option(kind, "kind", {"hypothesis", "feature"})
         check_network(estimator)
         n_rows = _num_samples(X)
@@ -926,5 +1044,7 @@ class DecompositionDisplay:
             else:
                 labels = [f"prediction of output {c}" for c in columns]
         selected = contributions[:, np.arange(len(rows)), columns]
+        if title is None and ax is None:
+            title = _title(type(estimator).__name__, len(selected) - 1)
         display = cls(contributions=selected, kind=kind, sample_index=rows, score_labels=labels)
-        return display.plot(ax=ax)
+        return display.plot(ax=ax, title=title)
