@@ -2,10 +2,13 @@
 
 import contextlib
 import copy
+import math
+import sys
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,12 +23,18 @@ from ._device import fetch, inference_mode, resolve_device, seeded, storage_devi
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import ResNet, Stem, make_block
+from ._modules import MLPBlock, ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
 from ._targets import ClassifierTargets, RegressorTargets
-from ._trainer import RoundTrainer, evaluate, map_batches
+from ._trainer import (
+    MAX_OPTIMIZER_SCALAR,
+    RoundTrainer,
+    evaluate,
+    map_batches,
+)
 from ._validation import (
+    FLOAT32_MAX,
     feature_normalisation,
     validate_X,
     validation_split,
@@ -45,15 +54,50 @@ AUTO_BATCH_RANGE = (32, 256)
 AUTO_BATCH_RANGE_CUDA = (32, 1024)
 
 
+# On a terminal, verbose fits show the epochs of a round on one updating line
+# once the round has run this many seconds.
+PROGRESS_AFTER_SECONDS = 2.0
+
+
+# The values of stop_reason_.
+STOP_REASONS = (
+    "n_estimators", "perfect_fit", "gamma", "early_stopping", "no_improvement", "monitor",
+    "interrupted", "non_finite", "out_of_memory",
+)  # fmt: skip
+
+
+class _Stop(NamedTuple):
+    """Why boosting stopped: ``stop_reason_``, a sentence, and whether a warning said so."""
+
+    reason: str
+    message: str
+    warned: bool = False
+
+
+def _structure(module):
+    """A module's type and the names and shapes of its tensors."""
+    shapes = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    return type(module), shapes
+
+
 class _VerboseReporter:
-    """GradientBoosting's progress table: rows 1-10, then every 10th, 100th, ..."""
+    """GradientBoosting's progress table: rows 1-10, then every 10th, 100th, ...
+
+    It also prints why boosting stopped, and, when the output is a terminal,
+    the epochs of a round that runs longer than
+    :data:`PROGRESS_AFTER_SECONDS` on one line that updates in place (never
+    into logs or files, which would fill with it).
+    """
 
     def __init__(self, verbose, columns):
         self.verbose = verbose
         self.columns = columns
+        self.interactive = sys.stdout.isatty()
+        self.progress_width = 0
 
     def start(self, n_rounds, begin_at):
-        header = ["Iter", "Train Loss", *self.columns, "Time", "Remaining Time"]
+        # Boosting may stop before n_estimators, so the time left is a bound.
+        header = ["Iter", "Train Loss", *self.columns, "Time", "Max Remaining"]
         print(("%10s " + "%16s " * (len(header) - 1)) % tuple(header))
         self.n_rounds = n_rounds
         self.begin_at = begin_at
@@ -77,22 +121,73 @@ class _VerboseReporter:
         if self.verbose == 1 and done // (self.verbose_mod * 10) > 0:
             self.verbose_mod *= 10
 
+    def begin_round(self, iteration):
+        self.round = iteration
+        self.round_start = time.time()
+
+    def end_round(self):
+        if self.progress_width:
+            print("\r" + " " * self.progress_width + "\r", end="", flush=True)
+            self.progress_width = 0
+
+    def epoch_logger(self, loss, monitored_validation):
+        """The round trainer's ``log``: an epoch line (verbose > 1) or the progress line."""
+        rows = "validation" if monitored_validation else "training"
+        name = type(loss).__name__
+
+        def log(epoch, batch_objective, monitored, improved):
+            value = math.exp(monitored) if loss.log_space else monitored
+            best = " (best so far)" if improved else ""
+            if self.verbose > 1:
+                # The minibatch mean of a log-space objective is a mean of
+                # logs, far below the log of the mean: name it for what it is.
+                batch = "log of the loss" if loss.log_space else "loss"
+                print(
+                    f"    epoch {epoch}: {name} {value:.5f} on the {rows} rows{best}; "
+                    f"mean minibatch {batch} {batch_objective:.5f}"
+                )
+            elif self.interactive and time.time() - self.round_start > PROGRESS_AFTER_SECONDS:
+                line = (
+                    f"  round {self.round}: epoch {epoch}, {name} {value:.5f} on the "
+                    f"{rows} rows"
+                )
+                print("\r" + line.ljust(self.progress_width), end="", flush=True)
+                self.progress_width = max(self.progress_width, len(line))
+
+        return log
+
+    def discarded(self, iteration, train_loss, changed):
+        if not changed:
+            print(
+                f"Round {iteration} changed nothing: no epoch improved on the block it "
+                "started from; discarded."
+            )
+        else:
+            print(
+                f"Round {iteration} did not decrease the training loss ({train_loss:.4g}); "
+                "discarded."
+            )
+
+    def stopped(self, message, n_rounds, n_blocks):
+        print(f"Boosting stopped after {n_rounds} round(s): {message}. The model keeps "
+              f"{n_blocks} block(s).")
+
 
 class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
     """The boosting machinery shared by the classifier and the regressor."""
 
     _parameter_constraints = {
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
         "width": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "block": [StrOptions({"mlp"}), callable],
         "epochs_per_block": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
+        "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
         "subsample": [Interval(Real, 0, 1, closed="right")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -163,10 +258,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         """Validate ``y``; return ``(y_encoded, n_outputs, loss)``; set target attributes."""
 
     @abstractmethod
-    def _target_tensor(self, y, device):
+    def _target_tensor(self, y, device, offset, scale):
         """Encoded targets, in head units, as a tensor of the dtype the loss expects."""
 
-    def _head_targets(self, y):
+    def _head_targets(self, y, offset, scale):
         """Encoded targets in head units (the regressor standardises them)."""
         return y
 
@@ -244,7 +339,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     f"n_estimators={self.n_estimators} must be larger or equal to "
                     f"the {self._n_rounds} rounds already fitted when warm_start=True."
                 )
-            device = self.device_
+            self._check_warm_start_structure()
+            # A changed device moves the fitted network there.
+            device = resolve_device(self.device)
+            self.device_ = device
             loss = self._loss
         else:
             device = resolve_device(self.device)
@@ -256,6 +354,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         )
 
         if continuing:
+            # The network holds the output units it predicts in.
+            offset, scale = (
+                buffer.double().cpu().numpy()
+                for buffer in (self.module_.output_offset, self.module_.output_scale)
+            )
             for name in self._stage_attributes:
                 setattr(self, name, list(getattr(self, name)))
         else:
@@ -263,7 +366,9 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             offset, scale = self._output_transform(
                 y[train_idx], sample_weight[train_idx], n_outputs
             )
-            prior = loss.prior(self._head_targets(y[train_idx]), sample_weight[train_idx])
+            prior = loss.prior(
+                self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]
+            )
             self.module_ = self._init_module(X[train_idx], n_outputs, prior, offset, scale)
             self.device_ = device
             for name in self._stage_attributes:
@@ -281,7 +386,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 return None
             w = to_storage(sample_weight[idx], torch.float32, device, storage)
             X_t = to_storage(X[idx], torch.float32, device, storage)
-            y_t = self._target_tensor(y[idx], torch.device("cpu"))
+            y_t = self._target_tensor(y[idx], torch.device("cpu"), offset, scale)
             return X_t, to_storage(y_t, y_t.dtype, device, storage), w
 
         train = tensors(train_idx)
@@ -293,6 +398,41 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             for name in self._stage_attributes:
                 setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
         return self
+
+    def _check_warm_start_structure(self):
+        """Refuse a warm start whose structural parameters differ from the fitted network.
+
+        The network is the one home of its structure; new blocks built from
+        other parameters would not fit it, or would make a network that the
+        safe format cannot describe.
+        """
+        module = self.module_
+        fitted = {"learning_rate": module.learning_rate, "width": module.stem.linear.out_features}
+        blocks = list(module.blocks)
+        if blocks and self.block == "mlp":
+            if any(type(block) is not MLPBlock for block in blocks):
+                fitted["block"] = "a custom block"
+            else:
+                fitted["hidden_size"] = blocks[0].linear1.out_features
+                fitted["dropout"] = blocks[0].dropout.p
+        elif blocks:
+            # A callable is compared by what it builds: on the meta device,
+            # which allocates nothing, with the caller's generators untouched.
+            with seeded(0, torch.device("cpu")), torch.device("meta"):
+                probe = self.block(self.width)
+            if _structure(probe) != _structure(blocks[0]):
+                fitted["block"] = f"blocks of another structure ({type(blocks[0]).__name__})"
+        changed = [
+            f"{name}={getattr(self, name)!r} (fitted with {value!r})"
+            for name, value in fitted.items()
+            if getattr(self, name) != value
+        ]
+        if changed:
+            raise ValueError(
+                "warm_start=True adds blocks to the fitted network, whose structure "
+                f"cannot change, but {', '.join(changed)}. Set the parameters back, or "
+                "fit a new network with warm_start=False."
+            )
 
     def _init_module(self, X, n_outputs, prior, offset, scale):
         with seeded(int(self._rng.randint(np.iinfo(np.int32).max)), torch.device("cpu")):
@@ -346,7 +486,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         return G, evaluate(module.heads[t + 1], G, EVAL_BATCH_SIZE, self.device_)
 
     def _train_round(self, t, trainer, train, G, G_val, validation, n_rows):
-        """Add block ``t`` and head ``t + 1`` and train them; return the new train state."""
+        """Add block ``t`` and head ``t + 1`` and train them.
+
+        Returns the trainer's best epoch (0: the round changed nothing) and
+        the new representation and head scores of the training rows.
+        """
         module = self.module_
         X, y, w = train
         nu = self.learning_rate
@@ -385,7 +529,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         if validation is not None:
             round_validation = (validation[0] if t == 0 else G_val, *validation[1:])
         try:
-            trainer.fit(
+            best_epoch = trainer.fit(
                 forward,
                 trained,
                 [module.stem, block],
@@ -399,7 +543,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         with torch.no_grad():
             module.heads[t + 1].weight.add_(nu * delta.weight)
             module.heads[t + 1].bias.add_(nu * delta.bias)
-        return self._advance(t, X, G)
+        return best_epoch, self._advance(t, X, G)
 
     def _boost(self, train, validation, device, monitor):
         module = self.module_
@@ -422,10 +566,6 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             reporter = _VerboseReporter(self.verbose, columns)
             reporter.start(self.n_estimators, self._n_rounds)
 
-        def log_epoch(epoch, train_objective, val_objective):
-            val = "" if val_objective is None else f", validation objective {val_objective:.5f}"
-            print(f"    epoch {epoch}: train objective {train_objective:.5f}{val}")
-
         n_rows = max(1, int(round(self.subsample * len(X))))
         self._batch_size = self._resolved_batch_size(n_rows)
         trainer = RoundTrainer(
@@ -437,29 +577,41 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             eval_batch_size=EVAL_BATCH_SIZE,
             device=device,
             mixed_precision=self.mixed_precision,
-            log=log_epoch if self.verbose > 1 else None,
+            log=None if reporter is None else reporter.epoch_logger(loss, validation is not None),
         )
         discarded = 0
         out_of_memory = None
-        # As AdaBoost stops at a perfect fit; a warm start adds no round to one.
-        while self._n_rounds < self.n_estimators and not self._fit_is_perfect():
+        stop = _Stop("n_estimators", "n_estimators rounds were run")
+        while self._n_rounds < self.n_estimators:
+            # As AdaBoost stops at a perfect fit; a warm start adds no round to one.
+            if self._fit_is_perfect():
+                stop = _Stop("perfect_fit", "the last round fits the training rows perfectly")
+                break
             i = self._n_rounds
             self._n_rounds += 1
             t = module.n_blocks
             seed = int(self._rng.randint(np.iinfo(np.int32).max))
             stem_state = copy.deepcopy(module.stem.state_dict()) if t == 0 else None
+            if reporter is not None:
+                reporter.begin_round(i)
             try:
                 with seeded(seed, device):
-                    G_new, Z_new = self._train_round(t, trainer, train, G, G_val, validation, n_rows)
+                    best_epoch, (G_new, Z_new) = self._train_round(
+                        t, trainer, train, G, G_val, validation, n_rows
+                    )
                 train_loss = loss.value(Z_new, y, w)
             except KeyboardInterrupt:
                 self._rollback(t, stem_state)
+                # The unfinished round is not counted, so that a warm start
+                # still reaches n_estimators rounds.
+                self._n_rounds -= 1
                 warnings.warn(
                     f"fit was interrupted during round {i}; the unfinished round was "
                     f"rolled back and the model keeps its {t} block(s).",
                     UserWarning,
                     stacklevel=3,
                 )
+                stop = _Stop("interrupted", f"fit was interrupted during round {i}", warned=True)
                 break
             except torch.OutOfMemoryError as exc:
                 # Keep the completed rounds usable (and warm-startable); only
@@ -471,7 +623,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     f"back and the model keeps its {t} block(s) (with warm_start=True, "
                     f"a new fit continues from them). {exc}"
                 )
+                stop = _Stop("out_of_memory", f"round {i} ran out of device memory")
                 break
+            finally:
+                if reporter is not None:
+                    reporter.end_round()
             if not np.isfinite(train_loss):
                 self._rollback(t, stem_state)
                 warnings.warn(
@@ -480,23 +636,34 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     ConvergenceWarning,
                     stacklevel=3,
                 )
+                stop = _Stop(
+                    "non_finite", f"round {i} gave a non-finite training loss", warned=True
+                )
                 break
-            if train_loss > self.train_score_[-1]:
-                # Never keep a round that made the ensemble worse on its own
-                # objective; a later round (other seed, other subsample) may help.
+            if best_epoch == 0 or train_loss >= self.train_score_[-1]:
+                # Never keep a round that changed nothing or made the ensemble
+                # worse on its own objective; a later round (other seed, other
+                # subsample) may help.
                 self._rollback(t, stem_state)
                 discarded += 1
-                if self.verbose:
-                    print(f"Round {i} did not decrease the training loss ({train_loss:.4g}); discarded.")
+                if reporter is not None:
+                    reporter.discarded(i, train_loss, changed=best_epoch > 0)
                 if discarded >= self.n_iter_no_change:
+                    stop = _Stop(
+                        "no_improvement",
+                        f"the last {discarded} rounds (n_iter_no_change) in a row did not "
+                        "decrease the training loss",
+                    )
                     break
                 continue
             discarded = 0
             diagnostics, edge = self._round_diagnostics(Z, Z_new, y, w)
             if edge is not None and self.gamma is not None and edge < self.gamma:
                 self._rollback(t, stem_state)
-                if self.verbose:
-                    print(f"Block edge {edge:.4f} of round {i} is below gamma; stopping.")
+                stop = _Stop(
+                    "gamma",
+                    f"the block edge {edge:.4f} of round {i} is below gamma={self.gamma}",
+                )
                 break
 
             G, Z = G_new, Z_new
@@ -513,7 +680,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 values += [diagnostics[name] for name in self._reported]
                 reporter.update(i, train_loss, values)
             try:
-                stop = monitor is not None and monitor(i, self, locals())
+                stopped_by_monitor = monitor is not None and monitor(i, self, locals())
             except KeyboardInterrupt:
                 warnings.warn(
                     f"fit was interrupted after round {i}; the model keeps its "
@@ -521,17 +688,50 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                     UserWarning,
                     stacklevel=3,
                 )
+                stop = _Stop("interrupted", f"fit was interrupted after round {i}", warned=True)
                 break
-            if stop:
+            if stopped_by_monitor:
+                stop = _Stop("monitor", f"the monitor returned True after round {i}")
                 break
             if validation is not None and self._should_stop():
+                stop = _Stop(
+                    "early_stopping",
+                    f"the validation loss did not improve by tol={self.tol} in the last "
+                    f"{self.n_iter_no_change} rounds (n_iter_no_change)",
+                )
                 break
 
         if validation is not None and len(self.validation_score_) > 1:
             self._truncate(int(np.argmin(self.validation_score_)))
         self.n_estimators_ = module.n_blocks
+        self.stop_reason_ = stop.reason
+        if reporter is not None:
+            reporter.stopped(stop.message, self._n_rounds, self.n_estimators_)
+        if self.n_estimators_ == 0 and not stop.warned and out_of_memory is None:
+            warnings.warn(
+                f"{type(self).__name__} kept no block ({stop.message}), so it predicts "
+                f"the prior: {self._no_block_hint(stop.reason)}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         if out_of_memory is not None:
             raise torch.OutOfMemoryError(out_of_memory)
+
+    @staticmethod
+    def _no_block_hint(reason):
+        """The likely cause of a fit that kept no block, and what to change."""
+        if reason == "early_stopping":
+            return (
+                "no round lowered the validation loss below the prior's. Try more data, "
+                "a smaller lr or early_stopping=False."
+            )
+        if reason == "gamma":
+            return "the first round's edge was below gamma. Lower gamma or set it to None."
+        return (
+            "no round decreased the training loss, which usually means the steps are "
+            "too large or too small for the data. Try another lr (the default is 1e-3) "
+            "or more epochs_per_block."
+        )
 
     def _rollback(self, t, stem_state):
         module = self.module_
@@ -558,6 +758,18 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     # Diagnostics printed as columns of the verbose table.
     _reported = ()
+
+    _stop_reasons = STOP_REASONS
+
+    # The fitted state: the attributes fit may set, and the only ones a saved
+    # file may restore.
+    _fitted_attributes = frozenset(
+        {
+            "module_", "device_", "n_features_in_", "feature_names_in_", "n_estimators_",
+            "train_score_", "validation_score_", "fine_tune_history_", "stop_reason_",
+            "_batch_size", "_loss", "_n_rounds", "_rng", "_split_seed",
+        }
+    )  # fmt: skip
 
     _auto_early_stopping_samples = AUTO_EARLY_STOPPING_SAMPLES
 
@@ -832,6 +1044,15 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     n_estimators_ : int
         Number of blocks kept: fewer than ``n_estimators`` after early
         stopping, discarded rounds or a perfect fit.
+    stop_reason_ : str
+        Why the last ``fit`` stopped boosting: ``"n_estimators"`` (every round
+        was run), ``"perfect_fit"``, ``"gamma"`` (a block edge fell below
+        ``gamma``), ``"early_stopping"`` (the validation
+        loss stopped improving), ``"no_improvement"`` (``n_iter_no_change``
+        rounds in a row were discarded because they did not decrease the
+        training loss), ``"monitor"``, ``"interrupted"`` (Ctrl-C),
+        ``"non_finite"`` (a round diverged) or ``"out_of_memory"``. With
+        ``verbose`` it is printed as a sentence.
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_classes_ : int
@@ -951,6 +1172,9 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         "alphas_",
     )
     _reported = ("block_edges_",)
+    _fitted_attributes = BaseBoostResNet._fitted_attributes | {
+        "classes_", "n_classes_", "hypothesis_edges_", "block_edges_", "alphas_",
+    }  # fmt: skip
 
     def _fit_is_perfect(self):
         return len(self.hypothesis_edges_) > 0 and is_perfect(self.hypothesis_edges_[-1])
@@ -1122,6 +1346,14 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         The trained network, with ``stem``, ``blocks`` and ``heads``.
     n_estimators_ : int
         Number of blocks kept.
+    stop_reason_ : str
+        Why the last ``fit`` stopped boosting: ``"n_estimators"`` (every round
+        was run), ``"perfect_fit"``, ``"early_stopping"`` (the validation
+        loss stopped improving), ``"no_improvement"`` (``n_iter_no_change``
+        rounds in a row were discarded because they did not decrease the
+        training loss), ``"monitor"``, ``"interrupted"`` (Ctrl-C),
+        ``"non_finite"`` (a round diverged) or ``"out_of_memory"``. With
+        ``verbose`` it is printed as a sentence.
     n_outputs_ : int
         Number of targets.
     train_score_ : ndarray of shape (`n_estimators_` + 1,)
@@ -1219,6 +1451,8 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
 
     # Validation splits of at least 25 rows (10% of 250).
     _auto_early_stopping_samples = 250
+
+    _fitted_attributes = BaseBoostResNet._fitted_attributes | {"n_outputs_", "_y_ndim"}
 
     def _encode_target(self, y, sample_weight):
         continuing = self.warm_start and self._is_fitted()

@@ -54,4 +54,5 @@ def fine_tune(estimator, train, validation, device):
             mixed_precision=estimator.mixed_precision,
             device=device,
             verbose=estimator.verbose,
+            what="fine-tuning",
         )

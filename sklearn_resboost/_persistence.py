@@ -13,9 +13,14 @@ the network from the package's own modules, so a file can change numbers but
 never run code.
 """
 
+import contextlib
 import hashlib
 import json
+import math
+import os
+import pickle
 import re
+import secrets
 import warnings
 from os import fspath
 
@@ -52,6 +57,11 @@ _LOSSES = {
     )
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Saved values nest a few levels (a loss in an attribute, records in a
+# history); far deeper nesting is a forged file.
+_MAX_DEPTH = 32
+# Largest length of one array axis a file may claim.
+_MAX_AXIS = np.iinfo(np.int32).max
 _NUMERIC_KINDS = "biuf"
 
 
@@ -113,9 +123,14 @@ class PersistenceMixin:
 
         Parameters
         ----------
-        path : str or path-like
+        path : str, path-like or binary file object
             Destination file; it is overwritten. ``.safetensors`` is the
-            customary suffix.
+            customary suffix. A path is written atomically: the model goes to
+            a temporary file in the same folder, which replaces ``path`` only
+            once it is complete, so a failed save (a full disk, a file-size
+            limit) leaves an existing file as it was. A file object opened
+            for binary writing (``io.BytesIO``, ``open(..., "wb")``) receives
+            the bytes as they are.
 
         Raises
         ------
@@ -309,37 +324,115 @@ def save(estimator, path):
     document_json = json.dumps(document, sort_keys=True)
     metadata = {_DOCUMENT_KEY: document_json, _DIGEST_KEY: _digest(document_json, tensors)}
     data = safetensors.numpy.save(tensors, metadata=metadata)
-    with open(fspath(path), "wb") as file:
-        file.write(data)
+    if hasattr(path, "write"):
+        path.write(data)
+    else:
+        _write_atomically(fspath(path), data)
+
+
+def _write_atomically(path, data):
+    """Write ``data`` to ``path`` through a temporary file that replaces it when complete."""
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    # 0o666 less the umask, as open() would create the file.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
 
 
 # -- reading -------------------------------------------------------------------
 
 
 def _corrupt(path, problem):
-    return ValueError(f"{path} is not a valid sklearn_resboost model file: {problem}.")
+    return ValueError(f"{_name(path)} is not a valid sklearn_resboost model file: {problem}.")
+
+
+def _name(path):
+    """How messages name ``path``: the path itself, or a file object's name."""
+    if hasattr(path, "read"):
+        return getattr(path, "name", "the file object")
+    return path
+
+
+# Openings of the files a user may take for a model file, and how to load them.
+_PICKLE = "a pickle file (pickle.dump or an uncompressed joblib.dump writes these)"
+_FOREIGN_FORMATS = [
+    (b"\x1f\x8b", "a gzip-compressed file (joblib.dump with compress writes these)"),
+    (b"x", "a zlib-compressed file (joblib.dump with compress writes these)"),
+    (b"BZh", "a bz2-compressed file (joblib.dump with compress writes these)"),
+    (b"\xfd7zXZ", "an xz-compressed file (joblib.dump with compress writes these)"),
+    (b"]\x00\x00", "an lzma-compressed file (joblib.dump with compress writes these)"),
+    (b"\x04\x22\x4d\x18", "an lz4-compressed file (joblib.dump with compress writes these)"),
+    (b"PK\x03\x04", "a zip archive (torch.save writes these)"),
+]
+
+
+def _foreign_format(data):
+    """What ``data`` is when it is a known file type other than safetensors, else None."""
+    # A safetensors file opens with the header length and then "{"; a few
+    # bytes are too few to tell a truncated model file from anything else.
+    if len(data) < 2 * _LENGTH_BYTES or data[_LENGTH_BYTES : _LENGTH_BYTES + 1] == b"{":
+        return None
+    if data[0] == 0x80 and 2 <= data[1] <= pickle.HIGHEST_PROTOCOL:
+        return _PICKLE
+    for magic, kind in _FOREIGN_FORMATS:
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def _parse_json(text, path, what):
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(path, f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _corrupt(path, f"{what} is nested too deeply") from None
 
 
 def _read(path):
     """Return the JSON document and the tensors of the file, checked for integrity."""
-    with open(fspath(path), "rb") as file:
-        data = file.read()
+    if hasattr(path, "read"):
+        data = path.read()
+        if not isinstance(data, bytes):
+            raise TypeError(
+                f"load needs a path or a file object opened in binary mode; "
+                f"{_name(path)!r} gave {type(data).__name__}."
+            )
+    else:
+        with open(fspath(path), "rb") as file:
+            data = file.read()
+    foreign = _foreign_format(data)
+    if foreign is not None:
+        raise _corrupt(
+            path,
+            f"it is {foreign}. Load it with joblib.load (or pickle.load, torch.load), "
+            "and only from a source you trust: loading such a file runs code from it",
+        )
     if len(data) < _LENGTH_BYTES:
         raise _corrupt(path, "the file is truncated (no safetensors header)")
     length = int.from_bytes(data[:_LENGTH_BYTES], "little")
     if length > len(data) - _LENGTH_BYTES:
         raise _corrupt(path, "the file is truncated (its header is incomplete)")
-    try:
-        header = json.loads(data[_LENGTH_BYTES : _LENGTH_BYTES + length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _corrupt(path, f"its safetensors header is not valid JSON ({exc})") from None
+    header = _parse_json(
+        data[_LENGTH_BYTES : _LENGTH_BYTES + length], path, "its safetensors header"
+    )
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(metadata, dict) or _DOCUMENT_KEY not in metadata:
         raise _corrupt(path, "it has no sklearn_resboost metadata")
-    try:
-        document = json.loads(metadata[_DOCUMENT_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise _corrupt(path, f"its metadata is not valid JSON ({exc})") from None
+    if not isinstance(metadata[_DOCUMENT_KEY], str):
+        raise _corrupt(path, "its metadata is not a JSON string")
+    document = _parse_json(metadata[_DOCUMENT_KEY], path, "its metadata")
     if not isinstance(document, dict) or document.get("format") != _FORMAT_NAME:
         raise _corrupt(path, "its metadata is not an sklearn_resboost document")
     version = document.get("format_version")
@@ -373,6 +466,7 @@ class _Decoder:
         self.path = path
         self.tensors = tensors
         self.used = set()
+        self.depth = 0
 
     def error(self, where, problem):
         return _corrupt(self.path, f"{where}: {problem}")
@@ -402,10 +496,15 @@ class _Decoder:
         return dtype
 
     def shape(self, value, size, where):
+        # math.prod is exact where numpy's product would overflow and wrap.
         if not (
             isinstance(value, list)
-            and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)
-            and int(np.prod(value)) == size
+            and len(value) <= _MAX_DEPTH
+            and all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= _MAX_AXIS
+                for d in value
+            )
+            and math.prod(value) == size
         ):
             raise self.error(where, f"shape {value!r} does not fit {size} values")
         return tuple(value)
@@ -413,6 +512,15 @@ class _Decoder:
     def decode(self, value, where):
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if self.depth >= _MAX_DEPTH:
+            raise self.error(where, f"values are nested more than {_MAX_DEPTH} deep")
+        self.depth += 1
+        try:
+            return self._decode_container(value, where)
+        finally:
+            self.depth -= 1
+
+    def _decode_container(self, value, where):
         if isinstance(value, list):
             return [self.decode(v, f"{where}[{i}]") for i, v in enumerate(value)]
         if not isinstance(value, dict):
@@ -535,11 +643,46 @@ def _positive_int(network, name, where, minimum=1):
     return value
 
 
+class _StateLayout:
+    """Names and shapes of a described network's tensors, listed without building it.
+
+    The parts (the stem and output buffers, one block, one head) are built on
+    the meta device, which allocates nothing; the whole network repeats them.
+    """
+
+    def __init__(self, network, n_features, width, n_blocks, n_outputs, hidden_size):
+        with torch.device("meta"):
+            root = ResNet(Stem(n_features, width), n_outputs, 1.0, network["skip"])
+            block = MLPBlock(width, hidden_size or 1) if n_blocks else None
+            head = torch.nn.Linear(width, n_outputs)
+        self.root = _shapes(root)
+        self.block = _shapes(block) if block is not None else {}
+        self.head = _shapes(head)
+
+    def count(self, n_blocks):
+        return len(self.root) + n_blocks * len(self.block) + (n_blocks + 1) * len(self.head)
+
+    def items(self, n_blocks):
+        yield from self.root.items()
+        for k in range(n_blocks):
+            for name, shape in self.block.items():
+                yield f"blocks.{k}.{name}", shape
+        for k in range(n_blocks + 1):
+            for name, shape in self.head.items():
+                yield f"heads.{k}.{name}", shape
+
+
+def _shapes(module):
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
 def build_network(network, tensors, path):
     """Rebuild the network described by ``network`` with the ``module.*`` tensors.
 
-    Shapes are compared on a meta-device copy before anything is allocated, so
-    that a tampered description cannot ask for more memory than the file holds.
+    The described structure is checked against the file's tensor table (their
+    number first, then names, shapes and dtypes) before any module is built,
+    so that a tampered description costs no more time or memory than the
+    file's own size.
     """
     if not isinstance(network, dict):
         raise _corrupt(path, "network is not a JSON object")
@@ -570,14 +713,18 @@ def build_network(network, tensors, path):
     if not isinstance(network["skip"], bool):
         raise _corrupt(path, f"network.skip is {network['skip']!r}, not a boolean")
 
-    with torch.device("meta"):
-        module = ResNet(Stem(n_features, width), n_outputs, learning_rate, network["skip"])
-        for _ in range(n_blocks):
-            module.blocks.append(MLPBlock(width, hidden_size, dropout))
-        for _ in range(n_blocks + 1):
-            module.heads.append(torch.nn.Linear(width, n_outputs))
-    expected_state = module.state_dict()
+    layout = _StateLayout(network, n_features, width, n_blocks, n_outputs, hidden_size)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
+    # Counted before any name is listed: a forged block count must cost no
+    # more than the file's own tensors.
+    n_expected = layout.count(n_blocks)
+    if n_expected > 2 * len(given) + len(layout.root) + len(layout.head):
+        raise _corrupt(
+            path,
+            f"the file holds {len(given)} network tensors, but the described network "
+            f"({n_blocks} blocks) has {n_expected}",
+        )
+    expected_state = dict(layout.items(n_blocks))
     missing = sorted(set(expected_state) - given)
     unexpected = sorted(given - set(expected_state))
     if missing:
@@ -585,20 +732,34 @@ def build_network(network, tensors, path):
     if unexpected:
         raise _corrupt(path, f"the tensors {unexpected} do not belong to the described network")
     state = {}
-    for name, meta in expected_state.items():
+    for name, shape in expected_state.items():
         array = tensors[f"module.{name}"]
-        if tuple(array.shape) != tuple(meta.shape):
+        if tuple(array.shape) != shape:
             raise _corrupt(
                 path,
                 f"the tensor module.{name} has shape {tuple(array.shape)}, but the described "
-                f"network needs {tuple(meta.shape)}",
+                f"network needs {shape}",
             )
         if array.dtype != np.float32:
             raise _corrupt(path, f"the tensor module.{name} has dtype {array.dtype}, not float32")
         state[name] = torch.from_numpy(np.array(array))
+    with torch.device("meta"):
+        module = ResNet(Stem(n_features, width), n_outputs, learning_rate, network["skip"])
+        for _ in range(n_blocks):
+            module.blocks.append(MLPBlock(width, hidden_size, dropout))
+        for _ in range(n_blocks + 1):
+            module.heads.append(torch.nn.Linear(width, n_outputs))
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
 
+
+# Attributes that files of format version 1 written before 0.1.0's release
+# carry and that are now read from the network (the regressors' target
+# offset and scale are its output_offset and output_scale): read and dropped.
+_LEGACY_ATTRIBUTES = {
+    "BoostResNetRegressor": ("_target_offset", "_target_scale"),
+    "ResNetRegressor": ("_target_offset", "_target_scale"),
+}
 
 # Types of the fitted attributes a file may set: a value of another type would
 # load, then break a prediction or a warm start far from the file.
@@ -608,7 +769,6 @@ _INTEGER_ATTRIBUTES = (
 )  # fmt: skip
 _FLOAT_ARRAY_ATTRIBUTES = (
     "train_score_", "validation_score_", "hypothesis_edges_", "block_edges_", "alphas_",
-    "_target_offset", "_target_scale",
 )  # fmt: skip
 _HISTORY_ATTRIBUTES = ("history_", "fine_tune_history_")
 
@@ -632,6 +792,8 @@ def _type_problems(estimator, network):
             problems.append(f"{name} is not a list of records")
     if not isinstance(getattr(estimator, "_rng", np.random.RandomState()), np.random.RandomState):
         problems.append("_rng is not a RandomState")
+    if hasattr(estimator, "stop_reason_") and estimator.stop_reason_ not in estimator._stop_reasons:
+        problems.append(f"stop_reason_={estimator.stop_reason_!r} is not a stop reason")
     if problems:
         return problems
     if getattr(estimator, "_n_rounds", 0) < getattr(estimator, "n_estimators_", 0):
@@ -657,10 +819,6 @@ def _type_problems(estimator, network):
         problems.append(f"_y_ndim={estimator._y_ndim!r} is not 1 or 2")
     if getattr(estimator, "_y_ndim", 2) == 1 and network["n_outputs"] != 1:
         problems.append("a 1-D target does not fit several network outputs")
-    for name in ("_target_offset", "_target_scale"):
-        value = getattr(estimator, name, None)
-        if isinstance(value, np.ndarray) and value.shape != (network["n_outputs"],):
-            problems.append(f"{name} does not fit the network's outputs")
     classes = getattr(estimator, "classes_", None)
     if isinstance(classes, np.ndarray) and classes.ndim == 1 and len(classes) >= 2:
         if classes.dtype.kind not in "biufU" or type_of_target(classes) not in (
@@ -734,8 +892,9 @@ def load(path, *, device=None):
 
     Parameters
     ----------
-    path : str or path-like
-        File written by ``estimator.save(path)``.
+    path : str, path-like or binary file object
+        File written by ``estimator.save(path)``, or a file object opened
+        for binary reading (``io.BytesIO``, ``open(..., "rb")``).
     device : str or None, default=None
         Device to put the network on (``"cpu"``, ``"cuda"``, ``"cuda:1"``,
         ``"auto"``). ``None`` uses the device the model was fitted on, or the
@@ -753,8 +912,11 @@ def load(path, *, device=None):
     ------
     ValueError
         If the file is truncated, corrupt, modified after saving, written by a
-        newer format version, names an unknown estimator class, or its
-        tensors do not fit the described network.
+        newer format version, names an unknown estimator class or an
+        attribute the class does not have, or its tensors do not fit the
+        described network. A pickle, joblib or ``torch.save`` file is named
+        as such, with how to load it. Refusing a file costs time and memory
+        in proportion to the file's size, whatever its description claims.
 
     Examples
     --------
@@ -795,13 +957,14 @@ def load(path, *, device=None):
         raise _corrupt(path, f"invalid parameters ({exc})") from None
     attributes = {}
     for name, value in document["attributes"].items():
-        # A name of the class (a method, a constant) would be shadowed.
-        reserved = (
-            name in params or name == "module_" or name.startswith("__") or hasattr(cls, name)
-        )
-        if not _NAME.match(name) or reserved or not (name.endswith("_") or name.startswith("_")):
-            raise _corrupt(path, f"{name!r} is not a fitted attribute name")
-        attributes[name] = decoder.decode(value, f"attributes.{name}")
+        # Only the fitted state the class declares: any other name could
+        # shadow a method or be read by code that never expects it.
+        legacy = name in _LEGACY_ATTRIBUTES.get(cls.__name__, ())
+        if name == "module_" or not (legacy or name in cls._fitted_attributes):
+            raise _corrupt(path, f"{name!r} is not a fitted attribute of {cls.__name__}")
+        decoded = decoder.decode(value, f"attributes.{name}")
+        if not legacy:
+            attributes[name] = decoded
     module = build_network(document.get("network"), tensors, path)
     unused = sorted(
         name for name in set(tensors) - decoder.used if not name.startswith("module.")

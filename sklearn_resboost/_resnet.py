@@ -16,8 +16,9 @@ from ._modules import ResNet, Stem, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
 from ._targets import ClassifierTargets, RegressorTargets
-from ._trainer import evaluate
+from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
 from ._validation import (
+    FLOAT32_MAX,
     feature_normalisation,
     validate_X,
     validation_split,
@@ -35,17 +36,17 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
 
     _parameter_constraints = {
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
         "width": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "block": [StrOptions({"mlp"}), callable],
         "skip": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
+        "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_noise": [Interval(Real, 0, None, closed="left")],
+        "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -112,7 +113,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         """Validate ``y``; return ``(y_encoded, loss)``; set target attributes."""
 
     @abstractmethod
-    def _target_tensor(self, y, device):
+    def _target_tensor(self, y, device, offset, scale):
         """Encoded targets in head units, as the tensor the loss expects."""
 
     def _class_sample_weight(self, y, sample_weight):
@@ -124,7 +125,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
     def _stratify(self, y):
         return None
 
-    def _head_targets(self, y):
+    def _head_targets(self, y, offset, scale):
         return y
 
     def _output_transform(self, y, sample_weight, n_outputs):
@@ -175,7 +176,9 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
 
         n_outputs = loss.n_outputs
         offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)
-        prior = loss.prior(self._head_targets(y[train_idx]), sample_weight[train_idx])
+        prior = loss.prior(
+            self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]
+        )
         module = self._init_module(X[train_idx], n_outputs, prior, offset, scale, init_seed)
         module.to(device)
 
@@ -184,7 +187,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
                 return None
             X_t = torch.tensor(X[idx], dtype=torch.float32, device=device)
             w = torch.tensor(sample_weight[idx], dtype=torch.float32, device=device)
-            return X_t, self._target_tensor(y[idx], device), w
+            return X_t, self._target_tensor(y[idx], device, offset, scale), w
 
         with seeded(train_seed, device):
             history = train_network(
@@ -245,6 +248,12 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         check_is_fitted(self)
         X = validate_X(self, X, reset=False)
         return torch.tensor(X, dtype=torch.float32, device=self.device_)
+
+    # The fitted state: the attributes fit may set, and the only ones a saved
+    # file may restore.
+    _fitted_attributes = frozenset(
+        {"module_", "device_", "n_features_in_", "feature_names_in_", "history_", "_loss"}
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -444,6 +453,8 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         )
         self.class_weight = class_weight
 
+    _fitted_attributes = BaseResNet._fitted_attributes | {"classes_", "n_classes_"}
+
     def _encode_target(self, y):
         return self._encode_classes(y), self._classification_loss()
 
@@ -552,6 +563,8 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             verbose=verbose,
         )
         self.alpha = alpha
+
+    _fitted_attributes = BaseResNet._fitted_attributes | {"n_outputs_", "_y_ndim"}
 
     def _encode_target(self, y):
         return self._encode_outputs(y), self._regression_loss()

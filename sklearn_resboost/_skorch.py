@@ -7,14 +7,17 @@ model is fitted.
 """
 
 import copy
+import math
+import warnings
 from functools import partial
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet, NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from torch import nn
@@ -126,6 +129,104 @@ class WeightedNet(NeuralNet):
         return self.criterion_(y_pred, y_true, X["sample_weight"], training)
 
 
+class TrainingGuard(Callback):
+    """Early stopping that also survives divergence and interrupts.
+
+    It keeps a copy of the network's best state: with validation rows, the
+    epoch of the lowest validation loss (an improvement must exceed
+    ``threshold``; training stops after ``patience`` epochs without one, as
+    skorch's ``EarlyStopping`` does); without them, the last epoch. An epoch
+    whose losses or parameters are not finite stops training and the best
+    state is restored, as is the best state after an interrupt (Ctrl-C, which
+    skorch's ``fit`` swallows) in the middle of an epoch. Before the first
+    epoch, the best state is the one training started from.
+
+    Parameters
+    ----------
+    validation : bool
+        Whether skorch computes a ``valid_loss`` every epoch.
+    patience : int
+        Epochs without improvement of the validation loss before stopping.
+    threshold : float
+        Smallest decrease of the validation loss counted as an improvement.
+    """
+
+    def __init__(self, validation, patience, threshold):
+        self.validation = validation
+        self.patience = patience
+        self.threshold = threshold
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_ = math.inf
+        self.best_epoch_ = 0
+        self.best_state_ = copy.deepcopy(net.module_.state_dict())
+        self.misses_ = 0
+        self.in_epoch_ = False
+        self.stop_ = None
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.in_epoch_ = True
+
+    def on_epoch_end(self, net, **kwargs):
+        self.in_epoch_ = False
+        record = net.history[-1]
+        losses = [record["train_loss"]] + ([record["valid_loss"]] if self.validation else [])
+        finite = all(math.isfinite(loss) for loss in losses) and all(
+            bool(torch.isfinite(p).all()) for p in net.module_.parameters()
+        )
+        if not finite:
+            self.stop_ = "non_finite"
+            # skorch's way to end training from a callback.
+            raise KeyboardInterrupt
+        if not self.validation:
+            self.best_epoch_ = record["epoch"]
+            self.best_state_ = copy.deepcopy(net.module_.state_dict())
+            return
+        if record["valid_loss"] < self.best_score_:
+            self.misses_ = 0
+            self.best_score_ = record["valid_loss"] - self.threshold
+            self.best_epoch_ = record["epoch"]
+            self.best_state_ = copy.deepcopy(net.module_.state_dict())
+        else:
+            self.misses_ += 1
+        if self.misses_ == self.patience:
+            self.stop_ = "early_stopping"
+            if net.verbose:
+                print(
+                    f"Stopping since valid_loss has not improved in the last "
+                    f"{self.patience} epochs."
+                )
+            raise KeyboardInterrupt
+
+    def on_train_end(self, net, **kwargs):
+        if self.in_epoch_:
+            self.stop_ = "interrupted"
+        last_epoch = net.history[-1]["epoch"] if len(net.history) else 0
+        if self.stop_ in ("non_finite", "interrupted") or (
+            self.validation and self.best_epoch_ != last_epoch
+        ):
+            net.module_.load_state_dict(self.best_state_)
+            if net.verbose and self.stop_ in (None, "early_stopping"):
+                print(f"Restoring best model from epoch {self.best_epoch_}.")
+
+
+def check_callbacks(callbacks):
+    """Refuse a ``callbacks`` list that skorch would fail on far from the cause."""
+    for i, item in enumerate(callbacks or []):
+        callback = item
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            callback = item[1]
+        if not (
+            isinstance(callback, Callback)
+            or (isinstance(callback, type) and issubclass(callback, Callback))
+        ):
+            raise ValueError(
+                "callbacks must be a list of skorch callbacks: skorch.callbacks.Callback "
+                "instances or subclasses, or (name, callback) pairs; "
+                f"callbacks[{i}] is {item!r}."
+            )
+
+
 def _adamw(param_groups, *, lr, weight_decay, decayed):
     """skorch's optimizer factory for :func:`~sklearn_resboost._trainer.adamw`."""
     params = (p for group in param_groups for p in group["params"])
@@ -160,6 +261,7 @@ def train_network(
     mixed_precision,
     device,
     verbose,
+    what="end-to-end training",
 ):
     """Train every parameter of ``network`` end to end with skorch, in place.
 
@@ -186,31 +288,35 @@ def train_network(
         Device of the network and the data.
     verbose : int
         skorch's verbosity (an epoch table when positive).
+    what : str, default="end-to-end training"
+        How warnings name this training.
 
     Returns
     -------
     history : list of dict
         skorch's epoch records, without the per-batch entries.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When an epoch's loss or parameters are not finite: training stops
+        and the network keeps its best state (see :class:`TrainingGuard`).
+    UserWarning
+        When training is interrupted (Ctrl-C): the network keeps its best
+        state.
     """
+    check_callbacks(callbacks)
     X, y, w = train
     decayed = weight_matrices(network.blocks)
-    net_callbacks = copy.deepcopy(list(callbacks)) if callbacks else []
+    # The guard first: its epoch-end check runs before any callback that
+    # stops training, so that an interrupt in an epoch is told from a stop.
+    guard = TrainingGuard(validation is not None, n_iter_no_change, tol)
+    net_callbacks = [("training_guard", guard)]
+    net_callbacks += copy.deepcopy(list(callbacks)) if callbacks else []
     train_split = None
     if validation is not None:
         X_val, y_val, w_val = validation
         train_split = predefined_split(Dataset({"x": X_val, "sample_weight": w_val}, y_val))
-        net_callbacks.append(
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor="valid_loss",
-                    patience=n_iter_no_change,
-                    threshold=tol,
-                    threshold_mode="abs",
-                    load_best=True,
-                ),
-            )
-        )
     net = WeightedNet(
         StageScores(network, all_stages, mixed_precision),
         criterion=LossCriterion(loss, w.mean().item()),
@@ -236,7 +342,24 @@ def train_network(
             f"{exc}"
         ) from exc
     network.eval()
-    return [_epoch_record(record) for record in net.history]
+    # An interrupted epoch leaves a record without its losses.
+    history = [_epoch_record(record) for record in net.history if "train_loss" in record]
+    kept = f"epoch {guard.best_epoch_}" if guard.best_epoch_ else "its state before training"
+    if guard.stop_ == "non_finite":
+        warnings.warn(
+            f"{what.capitalize()} gave a non-finite loss in epoch {len(history)} and "
+            f"stopped; the network keeps {kept}. Try a smaller lr.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    elif guard.stop_ == "interrupted":
+        warnings.warn(
+            f"{what.capitalize()} was interrupted during epoch {len(history) + 1}; the "
+            f"network keeps {kept}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return history
 
 
 class SkorchModule(nn.Module):

@@ -78,7 +78,7 @@ class ClassifierTargets:
     def _stratify(self, y):
         return y
 
-    def _target_tensor(self, y, device):
+    def _target_tensor(self, y, device, offset=None, scale=None):
         if self.n_classes_ == 2:
             if self.loss == "exponential":
                 return torch.as_tensor(2.0 * y - 1.0, dtype=torch.float32, device=device)
@@ -184,15 +184,15 @@ class RegressorTargets:
         return loss_class(self.n_outputs_)
 
     def _output_transform(self, y, sample_weight, n_outputs):
-        offset, scale = target_transform(y, sample_weight)
-        self._target_offset, self._target_scale = offset, scale
-        return offset, scale
+        return target_transform(y, sample_weight)
 
-    def _head_targets(self, y):
-        return (y - self._target_offset) / self._target_scale
+    def _head_targets(self, y, offset, scale):
+        return (y - offset) / scale
 
-    def _target_tensor(self, y, device):
-        return torch.as_tensor(self._head_targets(y), dtype=torch.float32, device=device)
+    def _target_tensor(self, y, device, offset, scale):
+        return torch.as_tensor(
+            self._head_targets(y, offset, scale), dtype=torch.float32, device=device
+        )
 
     def _format(self, scores):
         """Drop the output axis when ``y`` was 1-D."""

@@ -21,6 +21,11 @@ ROUND_PATIENCE = 3
 # test rows than no averaging, 5 epochs 0.45 fewer.
 AVERAGE_SHARE = 0.25
 
+# Largest lr and weight_decay accepted: AdamW computes lr / (1 - beta1 ** step)
+# (up to 10 lr) and lr * weight_decay as float32 scalars, and torch refuses
+# scalars beyond float32's range with a RuntimeError.
+MAX_OPTIMIZER_SCALAR = 1e18
+
 
 def batched(n, batch_size):
     """Yield slices covering ``range(n)`` in chunks of ``batch_size``."""
@@ -138,8 +143,11 @@ class RoundTrainer:
         Run the forward passes of training steps under bfloat16 autocast on
         CUDA; the objective and the optimiser stay in float32.
     log : callable or None
-        Called with ``(epoch, train_objective, validation_objective)`` after
-        every epoch when given.
+        Called after every epoch, when given, with ``(epoch,
+        batch_objective, monitored_objective, improved)``: the mean of the
+        epoch's minibatch objectives, the objective of the averaged
+        parameters on the monitored rows (the validation rows, else the
+        training rows) and whether it is the best so far.
     """
 
     def __init__(
@@ -196,8 +204,9 @@ class RoundTrainer:
 
         Returns
         -------
-        n_epochs : int
-            Number of epochs run.
+        best_epoch : int
+            The epoch whose parameters were kept; 0 when no epoch improved on
+            the starting state, which is then kept unchanged.
         """
         optimizer = self._optimizer(modules, decayed)
         n = len(inputs)
@@ -218,8 +227,7 @@ class RoundTrainer:
         update_average = get_ema_multi_avg_fn(max(0.0, 1 - 1 / horizon))
         best = monitored_objective()
         best_state = [copy.deepcopy(m.state_dict()) for m in modules]
-        stale = 0
-        epoch = 0
+        best_epoch = stale = 0
         for epoch in range(1, self.epochs + 1):
             for module in modules:
                 module.train()
@@ -249,16 +257,16 @@ class RoundTrainer:
             with loaded(params, average):
                 objective = monitored_objective()
                 if objective < best:
-                    best, stale = objective, 0
+                    best, best_epoch, stale = objective, epoch, 0
                     best_state = [copy.deepcopy(m.state_dict()) for m in modules]
                 else:
                     stale += 1
             if self.log is not None:
-                self.log(epoch, (total / n).item(), objective if validation is not None else None)
+                self.log(epoch, (total / n).item(), objective, best_epoch == epoch)
             if stale >= ROUND_PATIENCE:
                 break
         for module, state in zip(modules, best_state):
             module.load_state_dict(state)
         for module in modules:
             module.eval()
-        return epoch
+        return best_epoch

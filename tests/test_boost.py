@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
+from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, _boost
 from sklearn_resboost._edges import is_perfect
 from sklearn_resboost._trainer import RoundTrainer
 
@@ -418,9 +418,77 @@ def test_verbose_table(binary_data, capsys):
     small_classifier(n_estimators=3, verbose=1).fit(X, y)
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["Iter", "Train", "Loss", "Block"]
-    assert [line.split()[0] for line in out[1:]] == ["1", "2", "3"]
+    # Boosting may stop early: the time left is a bound, not a promise.
+    assert out[0].split()[-2:] == ["Max", "Remaining"]
+    assert [line.split()[0] for line in out[1:4]] == ["1", "2", "3"]
+    assert out[4] == (
+        "Boosting stopped after 3 round(s): n_estimators rounds were run. "
+        "The model keeps 3 block(s)."
+    )
     small_classifier(n_estimators=2, verbose=2).fit(X, y)
-    assert "epoch 1" in capsys.readouterr().out
+    epochs = [line for line in capsys.readouterr().out.splitlines() if "epoch 1:" in line]
+    # The epoch line names the loss and the rows it is measured on.
+    assert epochs and "BinaryExponentialLoss" in epochs[0] and "training rows" in epochs[0]
+    assert "mean minibatch log of the loss" in epochs[0]
+
+
+def test_verbose_progress_within_a_round_only_on_a_terminal(binary_data, capsys, monkeypatch):
+    X, y = binary_data
+    monkeypatch.setattr(_boost, "PROGRESS_AFTER_SECONDS", 0.0)
+    small_classifier(n_estimators=1, verbose=1).fit(X, y)
+    assert "\r" not in capsys.readouterr().out
+    monkeypatch.setattr(_boost.sys.stdout, "isatty", lambda: True, raising=False)
+    small_classifier(n_estimators=1, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "\r  round 0: epoch 1, BinaryExponentialLoss" in out
+    # The progress line is cleared before the table row is printed.
+    assert out.split("\r")[-1].startswith("         1 ")
+
+
+@pytest.mark.parametrize(
+    "params, fit_params, reason",
+    [
+        ({"n_estimators": 2}, {}, "n_estimators"),
+        ({"n_estimators": 5}, {"monitor": lambda i, est, _: i == 1}, "monitor"),
+        ({"n_estimators": 30, "early_stopping": True, "n_iter_no_change": 1, "tol": 10.0}, {},
+         "early_stopping"),
+        ({"n_estimators": 30, "gamma": 0.999}, {}, "gamma"),
+    ],
+)
+def test_stop_reason(binary_data, params, fit_params, reason):
+    X, y = binary_data
+    if reason == "gamma":
+        with pytest.warns(ConvergenceWarning, match="kept no block.*below gamma"):
+            clf = small_classifier(**params).fit(X, y, **fit_params)
+    else:
+        clf = small_classifier(**params).fit(X, y, **fit_params)
+    assert clf.stop_reason_ == reason
+
+
+def test_perfect_fit_is_the_stop_reason():
+    X, y = make_blobs(n_samples=60, centers=[[-10, -10], [10, 10]], random_state=0)
+    clf = small_classifier(n_estimators=10, lr=0.05).fit(X, y)
+    assert clf.n_estimators_ < 10
+    assert clf.stop_reason_ == "perfect_fit"
+
+
+def test_a_round_that_changes_nothing_is_discarded(binary_data, capsys):
+    X, y = binary_data
+    original = RoundTrainer.fit
+    calls = []
+
+    def idle_second_round(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            # Nothing trained: the round keeps the block it started from.
+            return 0
+        return original(self, *args, **kwargs)
+
+    with mock.patch.object(RoundTrainer, "fit", idle_second_round):
+        clf = small_classifier(n_estimators=3, verbose=1).fit(X, y)
+    assert "Round 1 changed nothing" in capsys.readouterr().out
+    assert clf._n_rounds == 3 and clf.n_estimators_ == 2
+    assert all(edge != 0 for edge in clf.block_edges_)
 
 
 def test_pickle_round_trip(cases):

@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_resboost import (
     BoostResNetClassifier,
@@ -20,7 +21,7 @@ from sklearn_resboost import (
     ResNetRegressor,
     inspection,
 )
-from sklearn_resboost import _boost, _resnet
+from sklearn_resboost import _boost, _resnet, _skorch
 from sklearn_resboost._modules import MLPBlock, Stem
 from sklearn_resboost._trainer import RoundTrainer, map_batches
 
@@ -288,3 +289,102 @@ def test_interrupt_in_a_later_round_keeps_the_earlier_ones():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert est.score(X, y) > 0.7
+
+
+def test_warm_start_after_an_interrupted_round_reaches_n_estimators():
+    X, y = _data(True)
+    with _interrupt_in_round(1), pytest.warns(UserWarning, match="interrupted during round 1"):
+        est = BoostResNetClassifier(**{**SMALL, "n_estimators": 4}).fit(X, y)
+    assert est.n_estimators_ == 1
+    # The interrupted round is not counted as run.
+    assert est._n_rounds == 1 and est.stop_reason_ == "interrupted"
+    est.set_params(warm_start=True).fit(X, y)
+    assert est._n_rounds == 4 and est.n_estimators_ == 4
+
+
+@pytest.mark.parametrize("make", [BoostResNetClassifier, BoostResNetRegressor])
+def test_a_fit_that_keeps_no_block_warns(make):
+    X, y = _data(make is BoostResNetClassifier)
+    with pytest.warns(ConvergenceWarning, match="kept no block.*predicts the prior.*lr"):
+        est = make(**{**SMALL, "lr": 10.0, "n_iter_no_change": 2}).fit(X, y)
+    assert est.n_estimators_ == 0 and est.stop_reason_ == "no_improvement"
+    assert np.all(np.isfinite(est.predict(X)))
+
+
+# -- divergence and interrupts in skorch-driven training ---------------------------
+
+
+def _fine_tuned_after_boosting(**fine_tune_params):
+    """A boosted model, then a warm start that only fine-tunes (no new round)."""
+    X, y = _data(True)
+    est = BoostResNetClassifier(**SMALL).fit(X, y)
+    est.set_params(warm_start=True, fine_tune_epochs=3, **fine_tune_params)
+    return est, X, y
+
+
+@pytest.mark.parametrize(
+    "make, params",
+    [
+        (ResNetRegressor, {"lr": 1e3, "learning_rate": 1e3}),
+        (ResNetClassifier, {"lr": 1e5}),
+    ],
+)
+def test_divergent_end_to_end_training_keeps_a_finite_model(make, params):
+    X, y = _data(make is ResNetClassifier)
+    with pytest.warns(ConvergenceWarning, match="non-finite loss in epoch .* keeps"):
+        est = make(**{**E2E, "max_epochs": 8, **params}).fit(X, y)
+    assert np.all(np.isfinite(est.predict(X)))
+    if make is ResNetClassifier:
+        assert np.all(np.isfinite(est.predict_proba(X)))
+    assert all(np.isfinite(record["train_loss"]) for record in est.history_[:-1])
+
+
+def test_divergent_fine_tuning_keeps_the_boosted_network():
+    est, X, y = _fine_tuned_after_boosting(lr=1e6)
+    boosted = est.predict_proba(X)
+    with pytest.warns(ConvergenceWarning, match="Fine-tuning gave a non-finite loss"):
+        est.fit(X, y)
+    proba = est.predict_proba(X)
+    assert np.all(np.isfinite(proba))
+    # Even the first epoch diverged: the boosted network is what is kept.
+    if len(est.fine_tune_history_) == 1:
+        np.testing.assert_array_equal(proba, boosted)
+
+
+def _interrupt_in_the_loss(after_calls):
+    calls = []
+    original = _skorch.LossCriterion.forward
+
+    def forward(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == after_calls:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    return mock.patch.object(_skorch.LossCriterion, "forward", forward)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_interrupted_end_to_end_training_warns_and_keeps_the_best_epoch(early_stopping):
+    X, y = _data(True)
+    # Batches of 32 rows: more than one epoch runs before the interrupt.
+    with _interrupt_in_the_loss(20), pytest.warns(UserWarning, match="interrupted during epoch"):
+        est = ResNetClassifier(**{**E2E, "max_epochs": 20, "early_stopping": early_stopping})
+        est.fit(X, y)
+    assert 1 <= len(est.history_) < 20
+    assert all("train_loss" in record for record in est.history_)
+    assert np.all(np.isfinite(est.predict_proba(X)))
+
+
+def test_interrupted_fine_tuning_warns():
+    est, X, y = _fine_tuned_after_boosting()
+    with _interrupt_in_the_loss(3), pytest.warns(UserWarning, match="Fine-tuning was interrupted"):
+        est.fit(X, y)
+    assert np.all(np.isfinite(est.predict_proba(X)))
+
+
+@pytest.mark.parametrize("callbacks", [["x"], [object()], [("name", 3)]])
+def test_callbacks_that_are_not_skorch_callbacks_are_refused(callbacks):
+    X, y = _data(True)
+    with pytest.raises(ValueError, match=r"callbacks must be a list of skorch callbacks"):
+        ResNetClassifier(**E2E, callbacks=callbacks).fit(X, y)

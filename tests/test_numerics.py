@@ -9,6 +9,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_resboost import (
     BoostResNetClassifier,
@@ -209,7 +210,7 @@ def test_non_finite_round_is_rolled_back(make, bad_round, value):
 
 def test_huge_lr_never_produces_nan():
     X, y = make_classification(n_samples=120, n_features=5, random_state=0)
-    for lr in (1e3, 1e30):
+    for lr in (1e3, 1e18):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf = BoostResNetClassifier(**{**SMALL, "lr": lr}).fit(X, y)
@@ -217,6 +218,37 @@ def test_huge_lr_never_produces_nan():
         assert np.all(np.isfinite(clf.predict_proba(X)))
         # A round never ends worse than it began.
         assert np.all(np.diff(clf.train_score_) <= 0)
+
+
+@pytest.mark.parametrize(
+    "make", [BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, ResNetRegressor]
+)
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"lr": 1e300}, "lr"),
+        ({"lr": 1e19}, "lr"),
+        ({"weight_decay": 1e300}, "weight_decay"),
+        ({"learning_rate": 1e300}, "learning_rate"),
+        ({"input_noise": 1e300}, "input_noise"),
+    ],
+)
+def test_values_float32_training_cannot_use_are_refused(make, params, name):
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of {make.__name__}"):
+        make(**params).fit(X, y)
+
+
+def test_the_largest_accepted_optimizer_values_train_without_error():
+    X, y = make_classification(n_samples=60, n_features=5, random_state=0)
+    e2e = dict(n_blocks=1, max_epochs=2, width=8, hidden_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (
+            BoostResNetClassifier(**{**SMALL, "lr": 1e18, "weight_decay": 1e18}),
+            ResNetClassifier(**e2e, lr=1e18, weight_decay=1e18, random_state=0),
+        ):
+            assert np.all(np.isfinite(est.fit(X, y).predict_proba(X)))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
 """Tests of persistence: pickling across devices and the safe file format."""
 
 import copy
+import errno
+import io
 import json
 import pickle
 import subprocess
@@ -412,6 +414,16 @@ def _tamper(document, tensors, edit):
         document["attributes"]["classes_"]["dtype"] = "<U100000000"
     elif edit == "bad device":
         document["attributes"]["device_"]["value"] = "xla:0"
+    elif edit == "undeclared attribute":
+        document["attributes"]["predict_proba_"] = 1.0
+    elif edit == "deep value":
+        value = 0
+        for _ in range(900):
+            value = [value]
+        document["attributes"]["fine_tune_history_"] = value
+    elif edit == "huge string shape":
+        classes = document["attributes"]["classes_"]
+        classes["shape"], classes["values"] = [2**32, 2**32], []
     return document, tensors
 
 
@@ -426,7 +438,10 @@ TAMPER_MESSAGES = {
     "invalid parameter": "n_estimators",
     "unknown parameter": r"no parameters \['exec'\]",
     "inconsistent attribute": "n_features_in_=5",
-    "dunder attribute": "not a fitted attribute name",
+    "dunder attribute": "not a fitted attribute of BoostResNetClassifier",
+    "undeclared attribute": "'predict_proba_' is not a fitted attribute",
+    "deep value": "nested more than 32 deep",
+    "huge string shape": r"shape \[4294967296, 4294967296\] does not fit",
     "unknown value type": "unknown value type 'pickle'",
     "unknown loss": "unknown loss 'Evil'",
     "bad device": "not supported|not a torch device",
@@ -489,3 +504,186 @@ def test_format_description_in_the_file(saved):
         "values": ["setosa", "versicolor", "virginica"],
     }
     assert all(t.dtype == np.float32 for n, t in tensors.items() if n.startswith("module."))
+
+
+def test_forged_block_count_is_refused_before_any_block_is_built(saved, tmp_path, monkeypatch):
+    document, tensors = _read(saved)
+    for field, value in [("n_blocks", 10**6), ("n_heads", 10**6 + 1)]:
+        document["network"][field] = value
+    document["attributes"]["n_estimators_"] = document["attributes"]["_n_rounds"] = 10**6
+    path = tmp_path / "forged.safetensors"
+    _write(path, document, tensors)
+    built = []
+    original = _persistence.MLPBlock.__init__
+
+    def counted(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_persistence.MLPBlock, "__init__", counted)
+    with pytest.raises(ValueError, match="holds 24 network tensors, but the described network"):
+        load(path)
+    # One template block, on the meta device, to list a block's tensors.
+    assert len(built) <= 1
+
+
+def test_deeply_nested_header_is_a_clear_error(saved, tmp_path):
+    data = saved.read_bytes()
+    header = b"[" * 200_000 + b"]" * 200_000
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + data[8:])
+    with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
+        load(path)
+    text = json.dumps({"__metadata__": {"sklearn_resboost": "[" * 100_000 + "]" * 100_000}})
+    path.write_bytes(len(text).to_bytes(8, "little") + text.encode())
+    with pytest.raises(ValueError, match="nested too deeply|not valid JSON"):
+        load(path)
+
+
+def test_save_and_load_take_file_objects(saved):
+    X, _ = _iris()
+    model = load(saved)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(load(buffer).predict_proba(X), model.predict_proba(X))
+    with open(saved, "rb") as file:
+        np.testing.assert_array_equal(load(file).predict_proba(X), model.predict_proba(X))
+    with pytest.raises(TypeError, match="binary mode"):
+        load(io.StringIO("text"))
+
+
+@pytest.mark.parametrize(
+    "write, kind",
+    [
+        (lambda obj, path: pickle.dump(obj, open(path, "wb")), "a pickle file"),
+        (lambda obj, path: joblib.dump(obj, path), "a pickle file"),
+        (lambda obj, path: joblib.dump(obj, path, compress=3), "zlib-compressed"),
+        (lambda obj, path: joblib.dump(obj, path, compress=("gzip", 3)), "gzip-compressed"),
+        (lambda obj, path: torch.save({"w": torch.zeros(2)}, path), "a zip archive"),
+    ],
+)
+def test_load_names_pickle_and_joblib_files(saved, tmp_path, write, kind):
+    path = tmp_path / "model.joblib"
+    write(load(saved), path)
+    with pytest.raises(ValueError, match=f"{kind}.*joblib.load.*trust"):
+        load(path)
+
+
+def _save_then_fail(tmp_path, failure):
+    path = tmp_path / "model.safetensors"
+    X, y = _iris()
+    old = BoostResNetClassifier(**BOOST, random_state=0).fit(X, y)
+    old.save(path)
+    before = path.read_bytes()
+    new = BoostResNetClassifier(**{**BOOST, "n_estimators": 4}, random_state=1).fit(X, y)
+    with failure, pytest.raises(OSError):
+        new.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    np.testing.assert_array_equal(load(path).predict_proba(X), old.predict_proba(X))
+
+
+def test_a_full_disk_leaves_the_old_file(tmp_path):
+    def no_space(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _save_then_fail(tmp_path, mock.patch.object(_persistence.os, "fsync", no_space))
+
+
+def test_a_file_size_limit_leaves_the_old_file(tmp_path):
+    if sys.platform == "win32":
+        pytest.skip("RLIMIT_FSIZE is POSIX")
+    path = tmp_path / "model.safetensors"
+    X, y = _iris()
+    BoostResNetClassifier(**BOOST, random_state=0).fit(X, y).save(path)
+    before = path.read_bytes()
+    script = textwrap.dedent(
+        f"""
+        import resource, signal
+        from sklearn_resboost import load
+        model = load({str(path)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({len(before) // 2}, {len(before) // 2}))
+        try:
+            model.save({str(path)!r})
+        except OSError as exc:
+            print("refused", exc.errno)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=_env(), timeout=300
+    )
+    assert "refused" in result.stdout, result.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_save_keeps_the_usual_file_mode(tmp_path):
+    path = tmp_path / "model.safetensors"
+    load_path = tmp_path / "plain"
+    load_path.write_bytes(b"")
+    X, y = _iris()
+    BoostResNetClassifier(**BOOST, random_state=0).fit(X, y).save(path)
+    assert path.stat().st_mode & 0o777 == load_path.stat().st_mode & 0o777
+
+
+def test_fitted_attributes_are_declared(fitted):
+    estimator, _, _ = fitted
+    params = estimator.get_params(deep=False)
+    assert set(vars(estimator)) - set(params) <= type(estimator)._fitted_attributes
+
+
+@pytest.mark.parametrize("make", [BoostResNetRegressor, ResNetRegressor])
+def test_files_with_the_former_target_attributes_load(tmp_path, make):
+    X, y = _friedman()
+    params = BOOST if make is BoostResNetRegressor else E2E
+    model = make(**params, random_state=0).fit(X, y)
+    path = tmp_path / "model.safetensors"
+    model.save(path)
+    document, tensors = _read(path)
+    # Files written before the output units moved to the network carry them.
+    offset = model.module_.output_offset.double().numpy()
+    scale = model.module_.output_scale.double().numpy()
+    tensors["attributes._target_offset"], tensors["attributes._target_scale"] = offset, scale
+    document["attributes"]["_target_offset"] = {
+        "__type__": "ndarray", "tensor": "attributes._target_offset"
+    }
+    document["attributes"]["_target_scale"] = {
+        "__type__": "ndarray", "tensor": "attributes._target_scale"
+    }
+    _write(path, document, tensors)
+    loaded = load(path)
+    assert not hasattr(loaded, "_target_offset")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"learning_rate": 0.5}, {"width": 16}, {"hidden_size": 16}, {"dropout": 0.5},
+     {"block": lambda width: torch.nn.Linear(width, width)}],
+)
+def test_warm_start_refuses_a_changed_structure_and_saves_after(tmp_path, change):
+    X, y = _iris()
+    model = BoostResNetClassifier(**BOOST, warm_start=True, random_state=0).fit(X, y)
+    before = model.predict_proba(X)
+    model.set_params(n_estimators=4, **change)
+    with pytest.raises(ValueError, match=f"warm_start=True adds blocks.*{next(iter(change))}="):
+        model.fit(X, y)
+    # The refused fit changed nothing: the fitted network still predicts the same.
+    np.testing.assert_array_equal(model.predict_proba(X), before)
+    model.set_params(**{name: BoostResNetClassifier(**BOOST).get_params()[name] for name in change})
+    model.fit(X, y)
+    path = tmp_path / "warm.safetensors"
+    model.save(path)
+    np.testing.assert_array_equal(load(path).predict_proba(X), model.predict_proba(X))
+
+
+def test_warm_start_on_a_changed_device_moves_the_network(tmp_path):
+    X, y = _iris()
+    model = BoostResNetClassifier(**BOOST, warm_start=True, random_state=0).fit(X, y)
+    # As if it had been fitted on a CUDA machine and loaded on the CPU.
+    model.device_ = torch.device("meta")
+    model.set_params(n_estimators=3, device="cpu").fit(X, y)
+    assert model.device_ == torch.device("cpu")
+    assert next(model.module_.parameters()).device == torch.device("cpu")

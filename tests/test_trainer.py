@@ -1,5 +1,7 @@
 """The per-round trainer."""
 
+import math
+
 import torch
 
 from sklearn_resboost._losses import SquaredError
@@ -38,8 +40,8 @@ def test_trainer_decreases_the_objective_and_freezes_the_rest():
 
     before = loss.value(forward(x), y, w)
     trainer = RoundTrainer(loss, epochs=20, batch_size=16, lr=0.05, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
-    epochs = trainer.fit(forward, [model], [model], x, y, w)
-    assert 1 <= epochs <= 20
+    best_epoch = trainer.fit(forward, [model], [model], x, y, w)
+    assert 1 <= best_epoch <= 20
     assert loss.value(forward(x), y, w) < 0.1 * before
     for key, value in frozen.state_dict().items():
         assert torch.equal(value, frozen_state[key])
@@ -52,8 +54,11 @@ def test_trainer_never_ends_worse_than_it_started():
     before = loss.value(model(x), y, w)
     # A step size this large diverges; the starting state is kept.
     trainer = RoundTrainer(loss, epochs=3, batch_size=8, lr=1e3, weight_decay=0.0, eval_batch_size=32, device=torch.device("cpu"))
-    trainer.fit(model, [model], [model], x, y, w)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    assert trainer.fit(model, [model], [model], x, y, w) == 0
     assert loss.value(model(x), y, w) <= before
+    # A round that keeps its start says so (best epoch 0) and changes nothing.
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
 
 
 def test_trainer_stops_on_the_validation_rows_and_logs():
@@ -66,9 +71,13 @@ def test_trainer_stops_on_the_validation_rows_and_logs():
     )
     # Validation targets unrelated to the inputs: no epoch helps, so it stops early.
     noise = torch.randn(32, 1) * 10
-    epochs = trainer.fit(model, [model], [model], x, y, w, validation=(x[:32], noise, w[:32]))
-    assert epochs < 50
-    assert len(logged) == epochs and logged[0][2] is not None
+    best_epoch = trainer.fit(model, [model], [model], x, y, w, validation=(x[:32], noise, w[:32]))
+    assert len(logged) < 50
+    assert best_epoch < len(logged)
+    epoch, batch_objective, monitored, improved = logged[0]
+    assert epoch == 1 and math.isfinite(batch_objective) and math.isfinite(monitored)
+    improved = [row[0] for row in logged if row[3]]
+    assert (improved[-1] if improved else 0) == best_epoch
 
 
 def test_loaded_restores_the_parameters():
