@@ -1,5 +1,8 @@
 """Torch modules: the stem, the residual blocks, the per-stage heads and the network."""
 
+import itertools
+import os
+
 import torch
 from torch import nn
 
@@ -201,14 +204,73 @@ class ResNet(nn.Module):
         return self.scores(self.heads[len(self.blocks)], g)
 
 
+# Rows of the batch a custom block is checked on: more than one, so that a block
+# that reduces or drops the batch axis is caught.
+_PROBE_ROWS = 2
+
+
+def check_block(module, width):
+    """Refuse a custom residual branch that does not map ``(n, width)`` to ``(n, width)``.
+
+    The module runs once on a batch of ones, without gradients, in evaluation
+    mode and under a forked random state: the check changes neither the
+    module (no batch statistics are updated, the training mode of every
+    submodule is restored) nor the random numbers of the caller, whose seeded
+    fit would otherwise draw different numbers. It runs on the device of the
+    module's first parameter or buffer, the CPU for a module without any.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module returned by the estimator's ``block(width)``.
+    width : int
+        Width of the residual stream, >= 1.
+
+    Raises
+    ------
+    ValueError
+        If the module raises on the probe batch, or returns anything but a
+        float32 tensor of shape ``(n, width)``.
+    """
+    tensor = next(itertools.chain(module.parameters(), module.buffers()), None)
+    device = torch.device("cpu") if tensor is None else tensor.device
+    rng_devices = [device.index] if device.type == "cuda" else []
+    modes = [(submodule, submodule.training) for submodule in module.modules()]
+    problem = None
+    try:
+        module.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=rng_devices):
+            output = module(torch.ones(_PROBE_ROWS, width, device=device))
+    except Exception as exc:
+        # Whatever the user's module raises is what the message must show.
+        problem = f"raised {type(exc).__name__}: {exc}"
+    else:
+        if not isinstance(output, torch.Tensor):
+            problem = f"returned {type(output).__name__}, not a tensor"
+        elif tuple(output.shape) != (_PROBE_ROWS, width):
+            problem = f"returned shape {tuple(output.shape)}"
+        elif output.dtype != torch.float32:
+            problem = f"returned dtype {output.dtype}"
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
+    if problem is not None:
+        raise ValueError(
+            "block must return a torch.nn.Module mapping float32 inputs of shape "
+            f"(n_samples, width) to float32 outputs of the same shape; on inputs of "
+            f"shape ({_PROBE_ROWS}, {width}) the module of block({width}) {problem}."
+        )
+
+
 def make_block(block, width, hidden_size, dropout, zero_init=True):
     """Build one residual branch from the ``block`` parameter of an estimator.
 
     ``block`` is ``"mlp"`` (an :class:`MLPBlock`) or a callable mapping the
-    width to a ``torch.nn.Module``. With ``zero_init`` the last parametrised
-    layer starts at zero, so that the block starts as the identity of the
-    residual stream; a plain network (no skip connections) must not do that,
-    or its output would be constant.
+    width to a ``torch.nn.Module``, which :func:`check_block` runs on a probe
+    batch. With ``zero_init`` the last parametrised layer starts at zero, so
+    that the block starts as the identity of the residual stream; a plain
+    network (no skip connections) must not do that, or its output would be
+    constant.
     """
     if block == "mlp":
         module = MLPBlock(width, hidden_size, dropout)
@@ -219,9 +281,191 @@ def make_block(block, width, hidden_size, dropout, zero_init=True):
                 f"block must return a torch.nn.Module; block({width}) returned "
                 f"{type(module).__name__}."
             )
+        check_block(module, width)
     if zero_init and not zero_last_layer(module):
         raise ValueError(
             "The module returned by block has no layer with a 'weight' parameter "
             "to zero-initialise; a new block must start as the identity."
         )
     return module
+
+
+# Linux's memory statistics, for the memory a new network may take on the CPU.
+_MEMINFO = "/proc/meminfo"
+
+
+def available_memory(device):
+    """Bytes of memory a new network can take on ``device``, or None when unknown.
+
+    On the CPU: the available physical memory (``MemAvailable`` of
+    ``/proc/meminfo``, else the free pages of ``os.sysconf``); on CUDA: the
+    device's free memory plus what torch's caching allocator holds unused.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device the network would be trained on.
+
+    Returns
+    -------
+    n_bytes : int or None
+        None when the platform tells neither, or for other device types.
+    """
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        free, _ = torch.cuda.mem_get_info(index)
+        return free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+    if device.type != "cpu":
+        return None
+    try:
+        with open(_MEMINFO) as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def network_bytes(
+    n_features, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks=None
+):
+    """A lower bound on the memory that training a network takes, in bytes.
+
+    Counts the float32 values of the network (stem, blocks, heads, buffers),
+    AdamW's two moments of the trained parameters, and the larger of their
+    gradients and the activations of one batch that backpropagation keeps:
+    all activations are alive when the backward pass starts, all gradients
+    when it ends. Only activations the layers must keep are counted, at 2
+    bytes a value, their size under mixed precision: the input and the
+    output of every trained :class:`MLPBlock`'s LayerNorm and its hidden
+    layer, the final head's input and, end to end, the stem's input. Copies
+    the trainers make (best epoch, weight averages), the data and torch's
+    own overhead are left out, so a network the estimate refuses cannot
+    fit.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    width : int
+        Width of the residual stream.
+    hidden_size : int or None
+        Hidden width of the :class:`MLPBlock` blocks; None for a custom
+        ``block``, whose parameters and activations are not counted.
+    n_blocks : int
+        Number of residual blocks of the network.
+    n_outputs : int
+        Number of scores per sample.
+    batch_size : int
+        Rows of a training batch.
+    n_trained_blocks : int, default=None
+        None trains the whole network end to end: the stem, every block and
+        the final head. An int is a boosting round of the full network, which
+        trains that many blocks and a head on cached representations.
+
+    Returns
+    -------
+    n_bytes : int
+        The estimate.
+    """
+    end_to_end = n_trained_blocks is None
+    if end_to_end:
+        n_trained_blocks = n_blocks
+    # LayerNorm (2 * width), linear1 (width x hidden_size + bias), linear2.
+    block = 0 if hidden_size is None else 2 * width * hidden_size + hidden_size + 3 * width
+    head = width * n_outputs + n_outputs
+    stem = n_features * width + width
+    buffers = 2 * n_features + 2 * n_outputs
+    stored = stem + n_blocks * block + (n_blocks + 1) * head + buffers
+    trained = (stem if end_to_end else 0) + n_trained_blocks * block + head
+    row_values = width + (n_features if end_to_end else 0)
+    if hidden_size is not None:
+        row_values += n_trained_blocks * (2 * width + hidden_size)
+    return 4 * (stored + 2 * trained) + max(4 * trained, 2 * batch_size * row_values)
+
+
+def _gigabytes(n_bytes):
+    """``n_bytes`` in GB: two decimals, or three significant digits below 1 GB."""
+    gb = n_bytes / 1e9
+    return f"{gb:,.2f}" if gb >= 1 else f"{gb:.3g}"
+
+
+def check_network_size(
+    n_features,
+    width,
+    hidden_size,
+    n_blocks,
+    n_outputs,
+    batch_size,
+    device,
+    *,
+    n_trained_blocks=None,
+    n_blocks_name="n_blocks",
+):
+    """Refuse, before it is built, a network whose training cannot fit in memory.
+
+    Compares :func:`network_bytes` with :func:`available_memory`; nothing is
+    allocated. Where the available memory is unknown, nothing is refused.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    width : int
+        Width of the residual stream.
+    hidden_size : int or None
+        Hidden width of the :class:`MLPBlock` blocks; None for a custom
+        ``block``.
+    n_blocks : int
+        Number of residual blocks of the network.
+    n_outputs : int
+        Number of scores per sample.
+    batch_size : int
+        Rows of a training batch.
+    device : torch.device
+        The device the network would be trained on.
+    n_trained_blocks : int, default=None
+        None trains the whole network end to end; an int is a boosting round,
+        which trains that many blocks and a head.
+    n_blocks_name : str, default="n_blocks"
+        The estimator's parameter for the number of blocks, named in the
+        message.
+
+    Returns
+    -------
+    n_bytes : int
+        The estimate of :func:`network_bytes`.
+
+    Raises
+    ------
+    ValueError
+        If the estimate exceeds the memory available on ``device``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost._modules import check_network_size
+    >>> n_bytes = check_network_size(5, 128, 128, 20, 1, 256, torch.device("cpu"))
+    >>> round(n_bytes / 1e6, 1)
+    12.0
+    """
+    n_bytes = network_bytes(
+        n_features, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks
+    )
+    available = available_memory(device)
+    if available is not None and n_bytes > available:
+        sizes = [f"width={width}"]
+        if hidden_size is not None:
+            sizes.append(f"hidden_size={hidden_size}")
+        sizes.append(f"{n_blocks_name}={n_blocks}")
+        raise ValueError(
+            f"The network needs about {_gigabytes(n_bytes)} GB of memory to train "
+            "(parameters, gradients, AdamW state and the activations of a batch) but "
+            f"only {_gigabytes(available)} GB is available on {device}; lower "
+            f"{', '.join(sizes)} or batch_size={batch_size}."
+        )
+    return n_bytes

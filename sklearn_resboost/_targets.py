@@ -11,7 +11,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import compute_sample_weight
 
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._validation import check_class_labels, check_class_weight, target_transform
+from ._validation import check_class_labels, check_class_weight, python_scalar, target_transform
 
 
 class ClassifierTargets:
@@ -40,7 +40,7 @@ class ClassifierTargets:
         if self.n_classes_ < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes; "
-                f"y has only 1 class: {self.classes_[0]!r}."
+                f"y has only 1 class: {python_scalar(self.classes_[0])!r}."
             )
         return encoded
 
@@ -69,7 +69,7 @@ class ClassifierTargets:
         if len(present) < 2:
             which = "none has"
             if len(present):
-                which = f"only class {self.classes_[present[0]]!r} has any"
+                which = f"only class {python_scalar(self.classes_[present[0]])!r} has any"
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes with "
                 f"positive weight; {which}."

@@ -30,6 +30,15 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 _CONVERSION_ERRORS = ("could not convert", "setting an array element", "inhomogeneous")
 
 
+def python_scalar(value):
+    """``value`` as a Python scalar when it is a NumPy one, for error messages.
+
+    NumPy 2 writes ``repr(np.float64(0.0))`` as ``np.float64(0.0)``; messages
+    show the value, ``0.0``.
+    """
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _dtypes(X):
     """The column dtypes of a DataFrame, or the dtype of an array; None for other inputs."""
     dtypes = getattr(X, "dtypes", None)
@@ -212,7 +221,7 @@ def check_class_weight(class_weight, classes):
             f"in y's classes {classes.tolist()}."
         )
     bad = {
-        label: weight
+        python_scalar(label): python_scalar(weight)
         for label, weight in class_weight.items()
         if not isinstance(weight, Real) or not np.isfinite(weight) or weight < 0
     }
@@ -260,7 +269,7 @@ def validation_split(estimator, n_samples, auto_samples, stratify, random_state)
         raise ValueError(
             f"early_stopping needs a validation split of validation_fraction="
             f"{estimator.validation_fraction} of the {n_samples} samples, which failed: "
-            f"{exc} Use more samples or early_stopping=False."
+            f"{str(exc).rstrip('. ')}. Use more samples or early_stopping=False."
         ) from exc
 
 

@@ -50,3 +50,16 @@ def test_regression_outputs():
         reg._encode_outputs(np.ones((3, 2)), n_outputs=1)
     with pytest.raises(ValueError, match="NaN or infinity"):
         reg._encode_outputs(np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize(
+    "y, shown", [(np.zeros(3), "0.0"), (np.array([3, 3]), "3"), (np.array(["a", "a"]), "'a'")]
+)
+def test_single_class_messages_show_the_label(y, shown):
+    # NumPy 2 writes np.float64(0.0) for repr(); the messages show the label.
+    with pytest.raises(ValueError, match=rf"; y has only 1 class: {shown}\.$"):
+        ResNetClassifier()._encode_classes(y)
+    clf = BoostResNetClassifier()
+    clf.classes_ = np.array([y[0], y[0]])
+    with pytest.raises(ValueError, match=rf"; only class {shown} has any\.$"):
+        clf._check_weighted_target(np.array([1, 1]))

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_resboost import (
@@ -328,6 +329,16 @@ OTHER = [
     Refused("block-not-module", "``block`` returning no ``torch.nn.Module``", ValueError,
             "block must return a torch.nn.Module",
             lambda est, X, y: est.set_params(block=lambda width: "mlp").fit(X, y)),
+    Refused("block-wrong-shape", "``block`` whose module changes the width", ValueError,
+            "block must return a torch.nn.Module mapping float32 inputs of shape "
+            "(n_samples, width)",
+            lambda est, X, y: est.set_params(block=lambda width: torch.nn.Linear(width, width + 1))
+            .fit(X, y)),
+    Refused("block-float64", "``block`` returning a float64 module", ValueError,
+            "block must return a torch.nn.Module mapping float32 inputs of shape "
+            "(n_samples, width)",
+            lambda est, X, y: est.set_params(block=lambda width: torch.nn.Linear(width, width)
+                                             .double()).fit(X, y)),
     Refused("block-no-weight", "``block`` without a layer to zero-initialise", ValueError,
             "The module returned by block has no layer with a 'weight' parameter",
             lambda est, X, y: est.set_params(block=lambda width: torch.nn.ReLU()).fit(X, y)),
@@ -352,6 +363,10 @@ OTHER = [
     *_over_studies("not-fitted", "an estimator that is not fitted", NotFittedError,
                    "This {name} instance is not fitted yet",
                    lambda est, study, X, y: study(est.__class__(), X, y)),
+    *_over_studies("not-ours", "a fitted estimator of another package", TypeError,
+                   "StandardScaler is not a fitted estimator of sklearn_resboost: it has no "
+                   "fitted network (module_)",
+                   lambda est, study, X, y: study(StandardScaler().fit(X), X, y)),
     *_over_studies("not-estimator", "an object that is no estimator", TypeError,
                    "abc is not an estimator instance",
                    lambda est, study, X, y: study("abc", X, y)),
@@ -624,3 +639,41 @@ def test_weights_float32_cannot_hold_drop_their_rows(name):
     assert np.all(np.isfinite(out))
     expected = dropped.predict_proba(X) if kind == "classifier" else dropped.predict(X)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "n_samples, stratify",
+    [(6, np.array([0, 0, 0, 1, 1, 1])), (3, np.array([0, 1, 1])), (1, None)],
+    ids=["test-size-below-classes", "class-of-one", "one-sample"],
+)
+def test_validation_split_error_ends_its_sentences(n_samples, stratify):
+    # scikit-learn's reason may or may not end with a full stop.
+    est = new_estimator("BoostResNetClassifier", early_stopping=True, validation_fraction=0.1)
+    with pytest.raises(ValueError) as raised:
+        _validation.validation_split(est, n_samples, 10, stratify, 0)
+    message = str(raised.value)
+    assert re.search(r"[^.]\. Use more samples or early_stopping=False\.$", message), message
+
+
+def test_class_weight_error_shows_numpy_values_plainly():
+    classes = np.array([0, 1])
+    with pytest.raises(ValueError, match=r"numbers; got \{0: -1\.0, 1: nan\}\.$"):
+        _validation.check_class_weight({np.int64(0): np.float64(-1.0), 1: np.nan}, classes)
+
+
+def test_count_errors_show_numpy_values_plainly(fitted):
+    est = fitted["BoostResNetClassifier"]
+    y = TARGETS["classifier"]
+    with pytest.raises(TypeError, match=r"^n_deleted must hold integers; got \[1\.5, 2\.0\]\.$"):
+        lesion_study(est, X_DATA, y, n_deleted=np.array([1.5, 2.0]))
+    with pytest.raises(TypeError, match=r"^n_swaps must hold integers; got \[True\]\.$"):
+        reorder_study(est, X_DATA, y, n_swaps=[True])
+
+
+def test_inspection_error_names_a_module_that_is_no_resnet(fitted):
+    est = StandardScaler().fit(X_DATA)
+    est.module_ = torch.nn.Linear(4, 1)
+    with pytest.raises(TypeError, match=r"^StandardScaler is not a fitted estimator of "
+                       r"sklearn_resboost: its module_ is a Linear, not a sklearn_resboost "
+                       r"ResNet\. The inspection tools need a fitted BoostResNetClassifier"):
+        staged_scores(est, X_DATA, TARGETS["classifier"])

@@ -34,10 +34,15 @@ def check_network(estimator):
     check_is_fitted(estimator)
     module = getattr(estimator, "module_", None)
     if not isinstance(module, ResNet):
+        found = (
+            "it has no fitted network (module_)"
+            if module is None
+            else f"its module_ is a {type(module).__name__}, not a sklearn_resboost ResNet"
+        )
         raise TypeError(
-            "The inspection tools need an estimator of sklearn_resboost whose module_ "
-            f"is a ResNet; {type(estimator).__name__}.module_ is "
-            f"{type(module).__name__}."
+            f"{type(estimator).__name__} is not a fitted estimator of sklearn_resboost: "
+            f"{found}. The inspection tools need a fitted BoostResNetClassifier, "
+            "BoostResNetRegressor, ResNetClassifier or ResNetRegressor."
         )
     if len(module.heads) < module.n_blocks + 1:
         raise ValueError(
@@ -78,8 +83,11 @@ def check_counts(values, n_blocks, name, upper=None):
     counts = np.atleast_1d(np.asarray(values))
     if counts.ndim != 1 or counts.size == 0:
         raise ValueError(f"{name} must be an int or a non-empty 1-D array of ints.")
-    if not all(isinstance(v, Integral) for v in counts.tolist()) or counts.dtype == bool:
-        raise TypeError(f"{name} must hold integers; got {values!r}.")
+    not_integers = [
+        v for v in counts.tolist() if not isinstance(v, Integral) or isinstance(v, bool)
+    ]
+    if not_integers:
+        raise TypeError(f"{name} must hold integers; got {not_integers[:5]}.")
     counts = counts.astype(np.int64)
     bad = counts[(counts < 0) | ((counts > upper) if upper is not None else False)]
     if bad.size:
