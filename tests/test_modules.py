@@ -263,6 +263,8 @@ def test_network_bytes_of_a_custom_block_counts_the_known_parts():
 
 
 def test_check_network_size_refuses_quickly_without_allocating():
+    if (available_memory(CPU) or 0) > 833e9:
+        pytest.skip("this machine has the 833 GB the network needs")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
     with pytest.raises(ValueError) as raised:
