@@ -31,6 +31,8 @@ of 2 to 24 blocks:
 # The networks are small (width 32) so that the whole example runs in about
 # half a minute on a laptop CPU. For such tiny networks torch's intra-op
 # threads cost more time than they save, so one thread is used.
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,11 +46,15 @@ from sklearn_resboost import BoostResNetClassifier, ResNetClassifier
 
 torch.set_num_threads(1)
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.5, stratify=y, random_state=0
 )
-depths = [2, 4, 8, 16, 24]
+depths = [2, 4] if FAST else [2, 4, 8, 16, 24]
 common = dict(width=32, hidden_size=32, device="cpu", random_state=0)
 
 # %%

@@ -20,6 +20,8 @@ down, and the grey bar is the total.
 # %%
 # A boosted residual network on a binary task
 # -------------------------------------------
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -32,10 +34,14 @@ from sklearn.model_selection import train_test_split
 from sklearn_resboost import BoostResNetClassifier
 from sklearn_resboost.inspection import DecompositionDisplay
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 X, y = load_breast_cancer(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 clf = BoostResNetClassifier(
-    n_estimators=10,
+    n_estimators=3 if FAST else 10,
     width=32,
     hidden_size=32,
     epochs_per_block=5,

@@ -27,6 +27,7 @@ part of the searches' time on a small machine.
 # The network's stem standardises the features itself; the scaler stands in
 # for any preprocessing step. Inside the pipeline the network's parameters are
 # named ``boostresnetclassifier__<name>``.
+import os
 import time
 
 import matplotlib
@@ -49,12 +50,16 @@ from sklearn_resboost import BoostResNetClassifier
 # small one thread is the fastest.
 torch.set_num_threads(1)
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 X, y = load_breast_cancer(return_X_y=True)
 network = BoostResNetClassifier(
     width=32, hidden_size=32, epochs_per_block=2, device="cpu", random_state=0
 )
 pipe = make_pipeline(StandardScaler(), network)
-blocks = [1, 2, 4, 8]
+blocks = [1, 2] if FAST else [1, 2, 4, 8]
 learning_rates = [0.25, 1.0]
 param_grid = {
     "boostresnetclassifier__n_estimators": blocks,
@@ -80,7 +85,7 @@ halving = HalvingGridSearchCV(
     halving_grid,
     resource="n_estimators",
     min_resources="exhaust",
-    max_resources=8,
+    max_resources=blocks[-1],
     factor=2,
     cv=3,
     n_jobs=2,

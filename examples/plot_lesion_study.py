@@ -25,6 +25,8 @@ so that exactly what is compared stays visible.
 # %%
 # Data and the boosted residual network
 # -------------------------------------
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -40,10 +42,14 @@ from sklearn.utils.validation import validate_data
 from sklearn_resboost import BoostResNetClassifier, MLPBlock, ResNet, Stem
 from sklearn_resboost.inspection import LesionDisplay, ReorderDisplay
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 
-N_BLOCKS, WIDTH, HIDDEN = 12, 64, 64
+N_BLOCKS, WIDTH, HIDDEN = (4 if FAST else 12), 64, 64
 boosted = BoostResNetClassifier(
     n_estimators=N_BLOCKS,
     width=WIDTH,
@@ -102,8 +108,9 @@ class EndToEndNetwork(ClassifierMixin, BaseEstimator):
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
-residual = EndToEndNetwork(skip=True).fit(X_train, y_train)
-plain = EndToEndNetwork(skip=False).fit(X_train, y_train)
+epochs = 10 if FAST else 40
+residual = EndToEndNetwork(skip=True, epochs=epochs).fit(X_train, y_train)
+plain = EndToEndNetwork(skip=False, epochs=epochs).fit(X_train, y_train)
 networks = {"boosted ResNet": boosted, "end-to-end ResNet": residual, "plain network": plain}
 for name, network in networks.items():
     print(f"{name}: test accuracy {network.score(X_test, y_test):.3f}")

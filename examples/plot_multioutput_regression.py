@@ -20,6 +20,8 @@ predictions of a single fit.
 # Ten uniform features, of which the targets use five: a Friedman-style
 # target in the tens, a second one in the hundreds, and a third one in the
 # hundredths, each with a little noise.
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -31,6 +33,10 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import train_test_split
 
 from sklearn_resboost import BoostResNetRegressor
+
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
 
 rng = np.random.RandomState(0)
 X = rng.uniform(size=(2000, 10))
@@ -49,7 +55,7 @@ X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=0)
 # One network for the three targets
 # ---------------------------------
 reg = BoostResNetRegressor(
-    n_estimators=20,
+    n_estimators=5 if FAST else 20,
     width=64,
     hidden_size=64,
     epochs_per_block=3,

@@ -19,6 +19,8 @@ This example runs their measurement on a boosted residual network.
 # The path lengths follow a Binomial(T, 1/2) law. In Veit's 54-block CIFAR-10
 # network, the paths 5 to 17 blocks long, which carry most of the gradient,
 # are 0.45% of all paths.
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -33,6 +35,10 @@ from sklearn_resboost.inspection import (
     path_length_distribution,
 )
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 veit = path_length_distribution(54)
 print(f"54 blocks: {veit.n_paths:.3e} paths")
 print(f"share of paths 5 to 17 blocks long: {veit.path_fraction[5:18].sum():.2%}")
@@ -43,7 +49,7 @@ print(f"share of paths 5 to 17 blocks long: {veit.path_fraction[5:18].sum():.2%}
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 clf = BoostResNetClassifier(
-    n_estimators=20,
+    n_estimators=6 if FAST else 20,
     width=64,
     hidden_size=64,
     epochs_per_block=3,

@@ -20,6 +20,8 @@ network's stem standardises every feature it receives.
 # customer leaves) depends on all six, nonlinearly: a threshold on support
 # calls, a risk that decays with tenure, a U-shape in age, the logarithm of
 # income, and an interaction of region and age.
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -36,8 +38,12 @@ from sklearn.preprocessing import OneHotEncoder
 
 from sklearn_resboost import BoostResNetClassifier
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 rng = np.random.RandomState(0)
-n = 3000
+n = 600 if FAST else 3000
 df = pd.DataFrame(
     {
         "age": rng.randint(18, 90, n).astype(float),
@@ -81,7 +87,7 @@ preprocess = ColumnTransformer(
 model = make_pipeline(
     preprocess,
     BoostResNetClassifier(
-        n_estimators=12,
+        n_estimators=4 if FAST else 12,
         width=32,
         hidden_size=32,
         epochs_per_block=3,

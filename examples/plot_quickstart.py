@@ -18,6 +18,8 @@ BoostResNet's theory (Huang et al., ICML 2018).
 # head on top of the frozen earlier blocks, and trains them for at most 3
 # epochs. The network is smaller than the default one (``width=128``,
 # ``hidden_size=256``), which is plenty for 8x8 images.
+import os
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -30,11 +32,15 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_resboost import BoostResNetClassifier
 
+# The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
+# of this example; the gallery shows the full one.
+FAST = os.environ.get("SKLEARN_RESBOOST_FAST_EXAMPLES") == "1"
+
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 
 clf = BoostResNetClassifier(
-    n_estimators=15,
+    n_estimators=4 if FAST else 15,
     width=64,
     hidden_size=64,
     epochs_per_block=3,
