@@ -23,7 +23,7 @@ from ._device import fetch, inference_mode, resolve_device, seeded, storage_devi
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, ResNet, Stem, make_block
+from ._modules import MLPBlock, ResNet, Stem, check_network_size, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
 from ._targets import ClassifierTargets, RegressorTargets
@@ -352,6 +352,20 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         train_idx, val_idx = validation_split(
             self, len(X), self._auto_early_stopping_samples, self._stratify(y), self._split_seed
         )
+        # Refused before any block is built: a network larger than the memory
+        # would grow until the process is killed.
+        n_rows = max(1, int(round(self.subsample * len(train_idx))))
+        check_network_size(
+            X.shape[1],
+            self.width,
+            self.hidden_size if self.block == "mlp" else None,
+            self.n_estimators,
+            n_outputs,
+            min(self._resolved_batch_size(n_rows, device), n_rows),
+            device,
+            n_trained_blocks=None if self.fine_tune_epochs else 1,
+            n_blocks_name="n_estimators",
+        )
 
         if continuing:
             # The network holds the output units it predicts in.
@@ -466,12 +480,12 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             gs, zs = zip(*map_batches(forward, len(inputs), EVAL_BATCH_SIZE))
         return torch.cat(gs), torch.cat(zs)
 
-    def _resolved_batch_size(self, n_samples):
+    def _resolved_batch_size(self, n_samples, device):
         if self.batch_size != "auto":
             return self.batch_size
         # About 40 steps per epoch, within bounds: small data sets need many
         # noisy steps, larger ones fewer and larger batches.
-        low, high = AUTO_BATCH_RANGE_CUDA if self.device_.type == "cuda" else AUTO_BATCH_RANGE
+        low, high = AUTO_BATCH_RANGE_CUDA if device.type == "cuda" else AUTO_BATCH_RANGE
         return min(high, max(low, n_samples // 40))
 
     def _training_batch_size(self):
@@ -567,7 +581,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             reporter.start(self.n_estimators, self._n_rounds)
 
         n_rows = max(1, int(round(self.subsample * len(X))))
-        self._batch_size = self._resolved_batch_size(n_rows)
+        self._batch_size = self._resolved_batch_size(n_rows, device)
         trainer = RoundTrainer(
             loss,
             epochs=self.epochs_per_block,

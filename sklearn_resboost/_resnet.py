@@ -12,7 +12,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._device import inference_mode, resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import ResNet, Stem, make_block
+from ._modules import ResNet, Stem, check_network_size, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
 from ._targets import ClassifierTargets, RegressorTargets
@@ -175,6 +175,17 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         )
 
         n_outputs = loss.n_outputs
+        # Refused before the network is built: one larger than the memory
+        # would grow until the process is killed.
+        check_network_size(
+            X.shape[1],
+            self.width,
+            self.hidden_size if self.block == "mlp" else None,
+            self.n_blocks,
+            n_outputs,
+            min(self.batch_size, len(train_idx)),
+            device,
+        )
         offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)
         prior = loss.prior(
             self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]

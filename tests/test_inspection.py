@@ -521,7 +521,7 @@ def test_inconsistent_y(study, binary):
 @pytest.mark.parametrize("study", STUDIES)
 def test_estimator_without_resnet(study, binary):
     _, X, y = binary
-    with pytest.raises(TypeError, match="module_ is NoneType"):
+    with pytest.raises(TypeError, match="LogisticRegression is not a fitted estimator of sklearn_resboost"):
         study(LogisticRegression().fit(X, y), X, y)
 
 
