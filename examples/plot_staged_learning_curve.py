@@ -10,11 +10,15 @@ blocks therefore contains the networks fitted with ``1, ..., T - 1`` blocks,
 and :meth:`~sklearn_resboost.BoostResNetClassifier.staged_score` scores all of
 them in one pass over the data, as GradientBoosting's staged methods do.
 
-This example draws the test-score learning curve over the number of blocks
-twice: from one fit with ``staged_score``, and with
-:func:`sklearn.model_selection.validation_curve`, which refits the network at
-every depth. The curves are the same; the single fit costs a fraction of the
-time.
+This example draws the test-score learning curve over the number of
+boosting rounds twice: from one fit with ``staged_score``, and with
+:func:`sklearn.model_selection.validation_curve`, which refits the network
+for every ``n_estimators``. The curves are the same; the single fit costs a
+fraction of the time.
+
+A round that does not lower the training loss is discarded, so a fit may keep
+fewer blocks than it ran rounds; the model after such a round is the model
+before it.
 """
 
 # %%
@@ -62,13 +66,18 @@ BoostResNetClassifier(n_estimators=1, epochs_per_block=1, width=4, hidden_size=4
 # %%
 # One fit, every depth
 # --------------------
-# ``staged_score`` yields the accuracy after each block; the network runs
-# once over the test set.
+# ``staged_score`` yields the accuracy after each kept block; the network
+# runs once over the test set. A monitor records the round after which each
+# block was kept (``monitor(i, ...)`` is called after every kept round ``i``,
+# counted from 0), so that every round can be given the model it left.
 start = time.perf_counter()
-clf.fit(X[train], y[train])
-staged_test = list(clf.staged_score(X[test], y[test]))
-staged_train = list(clf.staged_score(X[train], y[train]))
+kept_after = []
+clf.fit(X[train], y[train], monitor=lambda i, est, _: kept_after.append(i + 1))
+blocks_by_round = np.searchsorted(kept_after, depths, side="right")
+staged_test = np.array(list(clf.staged_score(X[test], y[test])))[blocks_by_round - 1]
+staged_train = np.array(list(clf.staged_score(X[train], y[train])))[blocks_by_round - 1]
 staged_time = time.perf_counter() - start
+print(f"{len(depths)} rounds, {clf.n_estimators_} blocks kept")
 
 # %%
 # Refitting at every depth
@@ -81,7 +90,7 @@ refit_train, refit_test = validation_curve(
 )
 refit_time = time.perf_counter() - start
 
-print(f"{'blocks':>6} {'staged test':>12} {'refitted test':>14}")
+print(f"{'rounds':>6} {'staged test':>12} {'refitted test':>14}")
 for depth, staged, refitted in zip(depths, staged_test, refit_test[:, 0]):
     print(f"{depth:>6d} {staged:>12.4f} {refitted:>14.4f}")
 print(f"largest difference: {np.max(np.abs(np.subtract(staged_test, refit_test[:, 0]))):.2e}")
@@ -91,7 +100,7 @@ print(f"validation_curve:       {refit_time:.2f} s ({refit_time / staged_time:.1
 # %%
 # The learning curves and the cost
 # --------------------------------
-# Refitting trains ``1 + 2 + ... + T = T (T + 1) / 2`` blocks where the single
+# Refitting trains ``1 + 2 + ... + T = T (T + 1) / 2`` rounds where the single
 # fit trains ``T``: the saving, about ``(T + 1) / 2``, grows with the depth
 # searched.
 fig, (ax_curve, ax_time) = plt.subplots(
@@ -102,7 +111,10 @@ ax_curve.plot(depths, staged_test, "-", color="tab:orange", label="test, staged_
 ax_curve.plot(depths, refit_train[:, 0], "o", color="tab:blue", mfc="none", label="train, refitted")
 ax_curve.plot(depths, refit_test[:, 0], "o", color="tab:orange", mfc="none", label="test, refitted")
 ax_curve.set(
-    xlabel="number of blocks", ylabel="accuracy", xticks=depths, title="Learning curve over blocks"
+    xlabel="boosting rounds (n_estimators)",
+    ylabel="accuracy",
+    xticks=depths,
+    title="Learning curve over rounds",
 )
 ax_curve.legend()
 bars = ax_time.bar(

@@ -792,8 +792,11 @@ def _type_problems(estimator, network):
             problems.append(f"{name} is not a list of records")
     if not isinstance(getattr(estimator, "_rng", np.random.RandomState()), np.random.RandomState):
         problems.append("_rng is not a RandomState")
-    if hasattr(estimator, "stop_reason_") and estimator.stop_reason_ not in estimator._stop_reasons:
-        problems.append(f"stop_reason_={estimator.stop_reason_!r} is not a stop reason")
+    reason = getattr(estimator, "stop_reason_", None)
+    if hasattr(estimator, "stop_reason_") and not (
+        isinstance(reason, str) and reason in estimator._stop_reasons
+    ):
+        problems.append(f"stop_reason_={reason!r} is not a stop reason")
     if problems:
         return problems
     if getattr(estimator, "_n_rounds", 0) < getattr(estimator, "n_estimators_", 0):
