@@ -21,9 +21,8 @@ its median CPU time (all of the process's threads: time that threads spend
 spinning counts, so a spinning worker shows as CPU time far above the
 one-thread fit's), the median of the paired ratios of wall times to the
 one-thread fit, and whether the predicted probabilities are identical across
-thread counts.
-A new round starts only while the last round's duration still fits in
-``--budget`` seconds.
+thread counts. A new round starts only while the last round's duration still
+fits in ``--budget`` seconds.
 
 Usage::
 
@@ -77,14 +76,11 @@ def timed_fit(case, n_threads):
     return wall, cpu, proba
 
 
-def start_busy(n_processes):
-    """Processes that keep a core each busy; the caller kills them."""
-    busy = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        for _ in range(n_processes)
-    ]
+def start_busy(n_processes, busy):
+    """Append to ``busy`` processes that keep a core each busy; the caller kills them."""
+    for _ in range(n_processes):
+        busy.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
     time.sleep(0.5)  # let them reach the loop before the timing starts
-    return busy
 
 
 def stop_busy(busy):
@@ -97,8 +93,10 @@ def run_round(cases, variants, n_busy, shift, records, predictions):
     order = variants[shift % len(variants):] + variants[:shift % len(variants)]
     for case in cases:
         for load in ("idle", "busy"):
-            busy = start_busy(n_busy) if load == "busy" else []
+            busy = []
             try:
+                if load == "busy":
+                    start_busy(n_busy, busy)
                 for n_threads in order:
                     wall, cpu, proba = timed_fit(case, n_threads)
                     records.setdefault((case, load, n_threads), []).append((wall, cpu))
