@@ -38,13 +38,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sklearn_resboost import BoostResNetClassifier, ResNetClassifier
-
-torch.set_num_threads(1)
 
 # The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
 # of this example; the gallery shows the full one.

@@ -37,7 +37,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV
@@ -45,10 +44,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_resboost import BoostResNetClassifier
-
-# The searches refit the best candidate in this process; for networks this
-# small one thread is the fastest.
-torch.set_num_threads(1)
 
 # The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
 # of this example; the gallery shows the full one.

@@ -33,15 +33,10 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split, validation_curve
 
 from sklearn_resboost import BoostResNetClassifier
-
-# The networks here are tiny: one thread is the fastest, and keeps the two
-# timings comparable on a busy machine.
-torch.set_num_threads(1)
 
 # The test suite sets SKLEARN_RESBOOST_FAST_EXAMPLES=1 to run a smaller version
 # of this example; the gallery shows the full one.

@@ -27,6 +27,7 @@ from ._modules import MLPBlock, ResNet, Stem, check_network_size, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import SkorchMixin
 from ._targets import ClassifierTargets, RegressorTargets
+from ._threads import limited_threads
 from ._trainer import (
     MAX_OPTIMIZER_SCALAR,
     RoundTrainer,
@@ -197,6 +198,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
         "mixed_precision": ["boolean"],
         "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -225,6 +227,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         warm_start,
         mixed_precision,
         device,
+        n_threads,
         random_state,
         verbose,
     ):
@@ -248,6 +251,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         self.warm_start = warm_start
         self.mixed_precision = mixed_precision
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -316,6 +320,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         self : object
             The fitted estimator.
         """
+        with limited_threads(self.n_threads):
+            return self._fit(X, y, sample_weight, monitor)
+
+    def _fit(self, X, y, sample_weight, monitor):
         continuing = self.warm_start and self._is_fitted()
         X, y = validate_X(
             self,
@@ -820,7 +828,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         ``batch(s)`` is the slice ``s`` of the rows on the network's device.
         """
         X = self._validate_X(X, stream=True)
-        with inference_mode(self.module_) as module, torch.no_grad():
+        with (
+            limited_threads(self.n_threads),
+            inference_mode(self.module_) as module,
+            torch.no_grad(),
+        ):
             yield module, X, lambda s: fetch(X[s], self.device_)
 
     def _raw_scores(self, X):
@@ -1041,6 +1053,13 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         it gains.
     device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when available, else the CPU.
+    n_threads : int or None, default=None
+        Number of torch CPU threads used during ``fit`` and prediction, in
+        [1, inf); the caller's count is restored afterwards. ``None`` uses
+        one thread: the networks' matrix products are too small to gain from
+        more threads on idle cores, and on busy cores 2 threads made fits 3
+        to 13 times slower (``benchmarks/threads.py``). Float results depend
+        on the thread count.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
     random_state : int, RandomState instance or None, default=None
@@ -1142,6 +1161,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         fine_tune_epochs=0,
         mixed_precision=False,
         device="auto",
+        n_threads=None,
         class_weight=None,
         random_state=None,
         verbose=0,
@@ -1167,6 +1187,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             warm_start=warm_start,
             mixed_precision=mixed_precision,
             device=device,
+            n_threads=n_threads,
             random_state=random_state,
             verbose=verbose,
         )
@@ -1346,6 +1367,13 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         it gains.
     device : str, default="auto"
         Torch device; ``"auto"`` uses CUDA when available, else the CPU.
+    n_threads : int or None, default=None
+        Number of torch CPU threads used during ``fit`` and prediction, in
+        [1, inf); the caller's count is restored afterwards. ``None`` uses
+        one thread: the networks' matrix products are too small to gain from
+        more threads on idle cores, and on busy cores 2 threads made fits 3
+        to 13 times slower (``benchmarks/threads.py``). Float results depend
+        on the thread count.
     alpha : float, default=0.9
         Quantile of the absolute residuals of the prior that sets the Huber
         loss's ``delta``, in (0, 1). Only used with ``loss="huber"``.
@@ -1432,6 +1460,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         fine_tune_epochs=0,
         mixed_precision=False,
         device="auto",
+        n_threads=None,
         alpha=0.9,
         random_state=None,
         verbose=0,
@@ -1457,6 +1486,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             warm_start=warm_start,
             mixed_precision=mixed_precision,
             device=device,
+            n_threads=n_threads,
             random_state=random_state,
             verbose=verbose,
         )

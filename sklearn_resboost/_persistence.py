@@ -15,6 +15,7 @@ never run code.
 
 import contextlib
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -111,7 +112,14 @@ class PersistenceMixin:
             state["module_"], state["device_"] = module_from_bytes(
                 state["module_"], available_device(state["device_"])
             )
-        super().__setstate__(state)
+        # A pickle written before a parameter existed gets its default, as
+        # load() gives it.
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty and name not in state
+        }
+        super().__setstate__({**defaults, **state})
 
     def save(self, path):
         """Save the fitted estimator to ``path`` in the safe format.

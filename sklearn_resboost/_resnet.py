@@ -16,6 +16,7 @@ from ._modules import ResNet, Stem, check_network_size, make_block
 from ._persistence import PersistenceMixin
 from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
 from ._targets import ClassifierTargets, RegressorTargets
+from ._threads import limited_threads
 from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
 from ._validation import (
     FLOAT32_MAX,
@@ -54,6 +55,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         "callbacks": [list, None],
         "mixed_precision": ["boolean"],
         "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -82,6 +84,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         callbacks,
         mixed_precision,
         device,
+        n_threads,
         random_state,
         verbose,
     ):
@@ -105,6 +108,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         self.callbacks = callbacks
         self.mixed_precision = mixed_precision
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -151,6 +155,10 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         self : object
             The fitted estimator.
         """
+        with limited_threads(self.n_threads):
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
         X, y = validate_X(
             self,
             X,
@@ -250,7 +258,11 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
     def _raw_scores(self, X):
         """Scores of the final head in output units, shape (n_samples, K), float64."""
         X = self._validate_X(X)
-        with inference_mode(self.module_) as module, torch.no_grad():
+        with (
+            limited_threads(self.n_threads),
+            inference_mode(self.module_) as module,
+            torch.no_grad(),
+        ):
             scores = evaluate(module, X, EVAL_BATCH_SIZE)
         return scores.double().cpu().numpy()
 
@@ -337,7 +349,14 @@ _SHARED_PARAMETERS = """\
         bfloat16 is not faster. See the GPU page of the user guide for what
         it gains.
     device : str, default="auto"
-        Torch device; ``"auto"`` uses CUDA when available, else the CPU."""
+        Torch device; ``"auto"`` uses CUDA when available, else the CPU.
+    n_threads : int or None, default=None
+        Number of torch CPU threads used during ``fit`` and prediction, in
+        [1, inf); the caller's count is restored afterwards. ``None`` uses
+        one thread: the networks' matrix products are too small to gain from
+        more threads on idle cores, and on busy cores 2 threads made fits 3
+        to 13 times slower (``benchmarks/threads.py``). Float results depend
+        on the thread count."""
 
 _SHARED_ATTRIBUTES = """\
     module_ : ResNet
@@ -434,6 +453,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         callbacks=None,
         mixed_precision=False,
         device="auto",
+        n_threads=None,
         class_weight=None,
         random_state=None,
         verbose=0,
@@ -459,6 +479,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             callbacks=callbacks,
             mixed_precision=mixed_precision,
             device=device,
+            n_threads=n_threads,
             random_state=random_state,
             verbose=verbose,
         )
@@ -545,6 +566,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         callbacks=None,
         mixed_precision=False,
         device="auto",
+        n_threads=None,
         alpha=0.9,
         random_state=None,
         verbose=0,
@@ -570,6 +592,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             callbacks=callbacks,
             mixed_precision=mixed_precision,
             device=device,
+            n_threads=n_threads,
             random_state=random_state,
             verbose=verbose,
         )

@@ -687,3 +687,13 @@ def test_warm_start_on_a_changed_device_moves_the_network(tmp_path):
     model.set_params(n_estimators=3, device="cpu").fit(X, y)
     assert model.device_ == torch.device("cpu")
     assert next(model.module_.parameters()).device == torch.device("cpu")
+
+
+def test_a_pickle_without_a_newer_parameter_gets_its_default(fitted):
+    estimator, X, _ = fitted
+    state = estimator.__getstate__()
+    del state["n_threads"]
+    restored = type(estimator).__new__(type(estimator))
+    restored.__setstate__(state)
+    assert restored.get_params()["n_threads"] is None
+    _assert_same_outputs(restored, estimator, X)

@@ -1,4 +1,5 @@
 import threading
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -110,3 +111,37 @@ def test_concurrent_limits_leave_every_thread_at_its_count(caller_threads):
     thread.start()
     thread.join()
     assert fresh == [caller_threads]
+
+
+@pytest.mark.parametrize(
+    "make, params",
+    [
+        ("BoostResNetClassifier", {"n_estimators": 2}),
+        ("ResNetClassifier", {"n_blocks": 1, "max_epochs": 2}),
+    ],
+)
+def test_estimators_use_their_thread_count_and_restore_the_callers(make, params):
+    import sklearn_resboost
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    seen = []
+    original = torch.nn.Linear.forward
+
+    def forward(self, x):
+        seen.append(torch.get_num_threads())
+        return original(self, x)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        est = getattr(sklearn_resboost, make)(
+            **params, width=4, hidden_size=4, n_threads=1, random_state=0
+        )
+        with mock.patch.object(torch.nn.Linear, "forward", forward):
+            est.fit(X, y)
+            est.predict_proba(X)
+        assert set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

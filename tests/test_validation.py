@@ -424,6 +424,7 @@ INVALID_PARAMS = {
     "warm_start": ["yes"],
     "mixed_precision": ["bf16", 2],
     "device": [0, None],
+    "n_threads": [0, -1, 1.5, "all"],
     "class_weight": [[1.0, 2.0], "auto"],
     "alpha": [0.0, 1.0],
     "random_state": ["seed"],
