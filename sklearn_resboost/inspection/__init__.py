@@ -7,7 +7,7 @@ head; the displays plot them and the two decompositions of the scores. They
 work on any fitted estimator of the package (its ``module_``).
 """
 
-from ._display import (
+from ._plot import (
     DecompositionDisplay,
     LesionDisplay,
     PathLengthDisplay,
