@@ -1,53 +1,34 @@
 """BoostResNet estimators: one residual block per boosting round."""
 
-import contextlib
 import copy
 import math
 import sys
 import time
 import warnings
-from abc import ABCMeta, abstractmethod
+from abc import abstractmethod
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._device import fetch, inference_mode, resolve_device, seeded, storage_device, to_storage
+from ._base import MAX_SEED, BaseResNetEstimator
+from ._device import EVAL_BATCH_SIZE, fetch, resolve_device, seeded, storage_device, to_storage
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
-from ._finetune import fine_tune
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, ResNet, Stem, check_network_size, make_block
-from ._persistence import PersistenceMixin
-from ._skorch import SkorchMixin
+from ._modules import MLPBlock, check_network_size, make_block
+from ._persistence import register_estimator
+from ._skorch import train_network
 from ._targets import ClassifierTargets, RegressorTargets
 from ._threads import limited_threads
-from ._trainer import (
-    MAX_OPTIMIZER_SCALAR,
-    RoundTrainer,
-    evaluate,
-    map_batches,
-)
-from ._validation import (
-    FLOAT32_MAX,
-    feature_normalisation,
-    validate_X,
-    validation_split,
-    weighted_rows,
-)
+from ._trainer import RoundTrainer, evaluate, map_batches
+from ._validation import validation_split
 
-# Rows per forward pass at inference, so that memory does not grow with the
-# number of rows predicted.
-EVAL_BATCH_SIZE = 8192
-# Training sets larger than this turn early_stopping="auto" on, as in
-# HistGradientBoosting; the regressor's own threshold is lower (see there).
-AUTO_EARLY_STOPPING_SAMPLES = 10_000
 # Bounds of batch_size="auto" on the CPU and on CUDA, where small batches
 # leave the GPU idle (at 1,000,000 rows, batch 1024 trains a round 3 times
 # faster than batch 256).
@@ -174,104 +155,75 @@ class _VerboseReporter:
               f"{n_blocks} block(s).")
 
 
-class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
+class _BoostingState:
+    """The rows of a fit and the cached stage of the ensemble on them.
+
+    Boosting round ``t`` trains on ``g_t`` and the scores ``z_t`` of the
+    current depth, so each round's inputs are computed once from the last
+    round's: the training rows ``(X, y, w)``, the validation rows (or None),
+    and their representations and head scores at the current depth.
+    """
+
+    def __init__(self, estimator, train, validation):
+        self.estimator = estimator
+        self.train = train
+        self.validation = validation
+        depth = estimator.module_.n_blocks
+        self.G, self.Z = estimator._head_scores(train[0], depth)
+        self.G_val = self.Z_val = None
+        if validation is not None:
+            self.G_val, self.Z_val = estimator._head_scores(validation[0], depth)
+
+    def round_inputs(self, t):
+        """What round ``t`` trains on: raw inputs in round 0 (the stem trains), else ``g_t``."""
+        return self.train[0] if t == 0 else self.G
+
+    def round_validation(self, t):
+        if self.validation is None:
+            return None
+        return (self.validation[0] if t == 0 else self.G_val, *self.validation[1:])
+
+    def advance(self, t, G, Z):
+        """Move the cached stage past block ``t``, kept with training state ``(G, Z)``."""
+        self.G, self.Z = G, Z
+        if self.validation is not None:
+            self.G_val, self.Z_val = self.estimator._advance(t, self.validation[0], self.G_val)
+
+
+class BaseBoostResNet(BaseResNetEstimator):
     """The boosting machinery shared by the classifier and the regressor."""
 
     _parameter_constraints = {
+        **BaseResNetEstimator._parameter_constraints,
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
-        "width": [Interval(Integral, 1, None, closed="left")],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "block": [StrOptions({"mlp"}), callable],
         "epochs_per_block": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
-        "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
         "subsample": [Interval(Real, 0, 1, closed="right")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
         "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
-        "mixed_precision": ["boolean"],
-        "device": [str],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     @abstractmethod
     def __init__(
         self,
         *,
-        loss,
         n_estimators,
-        learning_rate,
-        width,
-        hidden_size,
-        block,
         epochs_per_block,
         batch_size,
-        lr,
-        weight_decay,
-        dropout,
-        input_noise,
         subsample,
-        early_stopping,
-        validation_fraction,
-        n_iter_no_change,
-        tol,
         warm_start,
-        mixed_precision,
-        device,
-        n_threads,
-        random_state,
-        verbose,
+        fine_tune_epochs,
+        **shared,
     ):
-        self.loss = loss
+        super().__init__(**shared)
         self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.width = width
-        self.hidden_size = hidden_size
-        self.block = block
         self.epochs_per_block = epochs_per_block
         self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.input_noise = input_noise
         self.subsample = subsample
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
         self.warm_start = warm_start
-        self.mixed_precision = mixed_precision
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
+        self.fine_tune_epochs = fine_tune_epochs
 
     # -- hooks supplied by the classifier and the regressor -------------------
-
-    @abstractmethod
-    def _encode_target(self, y, sample_weight):
-        """Validate ``y``; return ``(y_encoded, n_outputs, loss)``; set target attributes."""
-
-    @abstractmethod
-    def _target_tensor(self, y, device, offset, scale):
-        """Encoded targets, in head units, as a tensor of the dtype the loss expects."""
-
-    def _head_targets(self, y, offset, scale):
-        """Encoded targets in head units (the regressor standardises them)."""
-        return y
-
-    def _output_transform(self, y, sample_weight, n_outputs):
-        """Offset and scale from head units to output units (identity here)."""
-        return np.zeros(n_outputs), np.ones(n_outputs)
 
     # Per-stage fitted attributes; the score histories also hold the prior's entry.
     _stage_attributes = ("train_score_", "validation_score_")
@@ -280,12 +232,29 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         """Boosting diagnostics of a round: ``({attribute: value}, edge or None)``."""
         return {}, None
 
+    def _edge_stop(self, i, edge):
+        """A :class:`_Stop` when the round's edge ends boosting (the classifier's gamma)."""
+        return None
+
     def _fit_is_perfect(self):
         """Whether the kept rounds leave nothing to boost on the training set."""
         return False
 
-    def _stratify(self, y):
-        return None
+    # Diagnostics printed as columns of the verbose table.
+    _reported = ()
+
+    _stop_reasons = STOP_REASONS
+
+    _fitted_schema = {
+        **BaseResNetEstimator._fitted_schema,
+        "n_estimators_": "count", "train_score_": "stage_losses",
+        "validation_score_": "stage_losses", "fine_tune_history_": "records",
+        "stop_reason_": "stop_reason", "_batch_size": "positive", "_n_rounds": "count",
+        "_rng": "random_state", "_split_seed": "count",
+    }  # fmt: skip
+    _block_count = "n_estimators_"
+
+    _skorch_epochs_parameter = "fine_tune_epochs"
 
     # -- fitting ---------------------------------------------------------------
 
@@ -293,8 +262,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         """A new residual branch whose last layer is zero: the round starts at z_t."""
         return make_block(self.block, self.width, self.hidden_size, self.dropout)
 
-    def _is_fitted(self):
-        return hasattr(self, "module_")
+    def _continues(self):
+        return self.warm_start and self._is_fitted()
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, monitor=None):
@@ -324,23 +293,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             return self._fit(X, y, sample_weight, monitor)
 
     def _fit(self, X, y, sample_weight, monitor):
-        continuing = self.warm_start and self._is_fitted()
-        X, y = validate_X(
-            self,
-            X,
-            y,
-            reset=not continuing,
-            multi_output=isinstance(self, RegressorMixin),
-            y_numeric=isinstance(self, RegressorMixin),
-        )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        y, n_outputs, loss = self._encode_target(y, sample_weight)
-        sample_weight = self._class_sample_weight(y, sample_weight)
-        X, y, sample_weight = weighted_rows(X, y, sample_weight)
-        self._check_weighted_target(y)
-
+        continuing = self._continues()
+        X, y, sample_weight, loss = self._fit_data(X, y, sample_weight)
+        n_outputs = loss.n_outputs
+        device = resolve_device(self.device)
         if continuing:
             if self.n_estimators < self._n_rounds:
                 raise ValueError(
@@ -349,13 +305,11 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 )
             self._check_warm_start_structure()
             # A changed device moves the fitted network there.
-            device = resolve_device(self.device)
             self.device_ = device
             loss = self._loss
         else:
-            device = resolve_device(self.device)
             self._rng = check_random_state(self.random_state)
-            self._split_seed = int(self._rng.randint(np.iinfo(np.int32).max))
+            self._split_seed = int(self._rng.randint(MAX_SEED))
 
         train_idx, val_idx = validation_split(
             self, len(X), self._auto_early_stopping_samples, self._stratify(y), self._split_seed
@@ -391,7 +345,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             prior = loss.prior(
                 self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]
             )
-            self.module_ = self._init_module(X[train_idx], n_outputs, prior, offset, scale)
+            seed = int(self._rng.randint(MAX_SEED))
+            self.module_ = self._new_network(X[train_idx], n_outputs, prior, offset, scale, seed)
             self.device_ = device
             for name in self._stage_attributes:
                 setattr(self, name, [])
@@ -414,8 +369,8 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         train = tensors(train_idx)
         validation = tensors(val_idx)
         try:
-            self._boost(train, validation, device, monitor)
-            self.fine_tune_history_ = fine_tune(self, train, validation, device)
+            self._boost(_BoostingState(self, train, validation), device, monitor)
+            self.fine_tune_history_ = self._fine_tune(train, validation, device)
         finally:
             for name in self._stage_attributes:
                 setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
@@ -456,33 +411,18 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 "fit a new network with warm_start=False."
             )
 
-    def _init_module(self, X, n_outputs, prior, offset, scale):
-        with seeded(int(self._rng.randint(np.iinfo(np.int32).max)), torch.device("cpu")):
-            stem = Stem(X.shape[1], self.width)
-            head = torch.nn.Linear(self.width, n_outputs)
-        stem.set_normalisation(*feature_normalisation(X))
-        module = ResNet(stem, n_outputs, self.learning_rate)
-        with torch.no_grad():
-            head.weight.zero_()
-            head.bias.copy_(torch.as_tensor(prior))
-            module.output_offset.copy_(torch.as_tensor(offset))
-            module.output_scale.copy_(torch.as_tensor(scale))
-        module.heads.append(head)
-        return module
 
     def _head_scores(self, inputs, stage):
         """Representations and head scores of ``stage`` for raw inputs, batched.
 
         They are stored where ``inputs`` are: on the device or on the host.
         """
-        module = self.module_
-        module.eval()
+        network = self.module_
+        network.eval()
 
         def forward(s):
-            g = module.stem(fetch(inputs[s], self.device_))
-            for k in range(stage):
-                g = module.step(k, g)
-            return g.to(inputs.device), module.heads[stage](g).to(inputs.device)
+            g, z = network.stage(fetch(inputs[s], self.device_), stage)
+            return g.to(inputs.device), z.to(inputs.device)
 
         with torch.no_grad():
             gs, zs = zip(*map_batches(forward, len(inputs), EVAL_BATCH_SIZE))
@@ -501,22 +441,22 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
 
     def _advance(self, t, inputs, G):
         """Representation ``g_{t+1}`` and head-``t + 1`` scores after block ``t``."""
-        module = self.module_
+        network = self.module_
         if t == 0:
             return self._head_scores(inputs, 1)
-        G = evaluate(lambda g: module.step(t, g), G, EVAL_BATCH_SIZE, self.device_)
-        return G, evaluate(module.heads[t + 1], G, EVAL_BATCH_SIZE, self.device_)
+        G = evaluate(lambda g: network.step(t, g), G, EVAL_BATCH_SIZE, self.device_)
+        return G, evaluate(network.heads[t + 1], G, EVAL_BATCH_SIZE, self.device_)
 
-    def _train_round(self, t, trainer, train, G, G_val, validation, n_rows):
+    def _train_round(self, t, trainer, state, n_rows):
         """Add block ``t`` and head ``t + 1`` and train them.
 
         Returns the trainer's best epoch (0: the round changed nothing) and
         the new representation and head scores of the training rows.
         """
-        module = self.module_
-        X, y, w = train
+        network = self.module_
+        X, y, w = state.train
         nu = self.learning_rate
-        previous = module.heads[t]
+        previous = network.heads[t]
         block = self._make_block().to(self.device_)
         # The head's change is trained as nu * delta, so it is shrunk like the
         # block's branch while the round still minimises exactly what it keeps.
@@ -524,71 +464,64 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         with torch.no_grad():
             delta.weight.zero_()
             delta.bias.zero_()
-        module.blocks.append(block)
-        module.heads.append(copy.deepcopy(previous))
+        network.blocks.append(block)
+        network.heads.append(copy.deepcopy(previous))
         previous.requires_grad_(False)
 
         def head(g):
             return previous(g) + nu * delta(g)
 
         if t == 0:
-            trained = [module.stem, block, delta]
+            trained = [network.stem, block, delta]
 
             def forward(x):
-                return head(module.step(0, module.stem(x)))
+                return head(network.step(0, network.stem(x)))
 
         else:
             trained = [block, delta]
 
             def forward(g):
-                return head(module.step(t, g))
+                return head(network.step(t, g))
 
-        inputs = X if t == 0 else G
+        inputs = state.round_inputs(t)
         rows = slice(None)
         if n_rows < len(X):
             rows = torch.randperm(len(X), device=X.device)[:n_rows]
-        round_validation = None
-        if validation is not None:
-            round_validation = (validation[0] if t == 0 else G_val, *validation[1:])
         try:
             best_epoch = trainer.fit(
                 forward,
                 trained,
-                [module.stem, block],
+                [network.stem, block],
                 inputs[rows],
                 y[rows],
                 w[rows],
-                validation=round_validation,
+                validation=state.round_validation(t),
             )
         finally:
             previous.requires_grad_(True)
         with torch.no_grad():
-            module.heads[t + 1].weight.add_(nu * delta.weight)
-            module.heads[t + 1].bias.add_(nu * delta.bias)
-        return best_epoch, self._advance(t, X, G)
+            network.heads[t + 1].weight.add_(nu * delta.weight)
+            network.heads[t + 1].bias.add_(nu * delta.bias)
+        return best_epoch, self._advance(t, X, state.G)
 
-    def _boost(self, train, validation, device, monitor):
-        module = self.module_
+    def _boost(self, state, device, monitor):
+        network = self.module_
         loss = self._loss
-        X, y, w = train
-        G, Z = self._head_scores(X, module.n_blocks)
-        G_val = Z_val = None
-        if validation is not None:
-            G_val, Z_val = self._head_scores(validation[0], module.n_blocks)
+        _, y, w = state.train
         if not self.train_score_:
             self._n_rounds = 0
-            self.train_score_.append(loss.value(Z, y, w))
-            if validation is not None:
-                self.validation_score_.append(loss.value(Z_val, *validation[1:]))
+            self.train_score_.append(loss.value(state.Z, y, w))
+            if state.validation is not None:
+                self.validation_score_.append(loss.value(state.Z_val, *state.validation[1:]))
 
         reporter = None
         if self.verbose:
-            columns = ["Val Loss"] if validation is not None else []
+            columns = ["Val Loss"] if state.validation is not None else []
             columns += [name.rstrip("_").replace("_", " ").title() for name in self._reported]
             reporter = _VerboseReporter(self.verbose, columns)
             reporter.start(self.n_estimators, self._n_rounds)
 
-        n_rows = max(1, int(round(self.subsample * len(X))))
+        n_rows = max(1, int(round(self.subsample * len(y))))
         self._batch_size = self._resolved_batch_size(n_rows, device)
         trainer = RoundTrainer(
             loss,
@@ -599,145 +532,164 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
             eval_batch_size=EVAL_BATCH_SIZE,
             device=device,
             mixed_precision=self.mixed_precision,
-            log=None if reporter is None else reporter.epoch_logger(loss, validation is not None),
+            log=None
+            if reporter is None
+            else reporter.epoch_logger(loss, state.validation is not None),
         )
         discarded = 0
-        out_of_memory = None
-        stop = _Stop("n_estimators", "n_estimators rounds were run")
-        while self._n_rounds < self.n_estimators:
+        stop = None
+        while stop is None:
+            if self._n_rounds >= self.n_estimators:
+                stop = _Stop("n_estimators", "n_estimators rounds were run")
+                break
             # As AdaBoost stops at a perfect fit; a warm start adds no round to one.
             if self._fit_is_perfect():
                 stop = _Stop("perfect_fit", "the last round fits the training rows perfectly")
                 break
             i = self._n_rounds
             self._n_rounds += 1
-            t = module.n_blocks
-            seed = int(self._rng.randint(np.iinfo(np.int32).max))
-            stem_state = copy.deepcopy(module.stem.state_dict()) if t == 0 else None
-            if reporter is not None:
-                reporter.begin_round(i)
-            try:
-                with seeded(seed, device):
-                    best_epoch, (G_new, Z_new) = self._train_round(
-                        t, trainer, train, G, G_val, validation, n_rows
-                    )
-                train_loss = loss.value(Z_new, y, w)
-            except KeyboardInterrupt:
-                self._rollback(t, stem_state)
-                # The unfinished round is not counted, so that a warm start
-                # still reaches n_estimators rounds.
-                self._n_rounds -= 1
-                warnings.warn(
-                    f"fit was interrupted during round {i}; the unfinished round was "
-                    f"rolled back and the model keeps its {t} block(s).",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                stop = _Stop("interrupted", f"fit was interrupted during round {i}", warned=True)
-                break
-            except torch.OutOfMemoryError as exc:
-                # Keep the completed rounds usable (and warm-startable); only
-                # the message is kept, so that the round's tensors are freed.
-                self._rollback(t, stem_state)
-                self._n_rounds -= 1
-                out_of_memory = (
-                    f"fit ran out of device memory in round {i}; the round was rolled "
-                    f"back and the model keeps its {t} block(s) (with warm_start=True, "
-                    f"a new fit continues from them). {exc}"
-                )
-                stop = _Stop("out_of_memory", f"round {i} ran out of device memory")
-                break
-            finally:
-                if reporter is not None:
-                    reporter.end_round()
-            if not np.isfinite(train_loss):
-                self._rollback(t, stem_state)
-                warnings.warn(
-                    f"Round {i} produced a non-finite training loss and was rolled back; "
-                    f"boosting stopped with {t} block(s). Try a smaller lr.",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
-                stop = _Stop(
-                    "non_finite", f"round {i} gave a non-finite training loss", warned=True
-                )
-                break
-            if best_epoch == 0 or train_loss >= self.train_score_[-1]:
-                # Never keep a round that changed nothing or made the ensemble
-                # worse on its own objective; a later round (other seed, other
-                # subsample) may help.
-                self._rollback(t, stem_state)
-                discarded += 1
-                if reporter is not None:
-                    reporter.discarded(i, train_loss, changed=best_epoch > 0)
-                if discarded >= self.n_iter_no_change:
-                    stop = _Stop(
-                        "no_improvement",
-                        f"the last {discarded} rounds (n_iter_no_change) in a row did not "
-                        "decrease the training loss",
-                    )
-                    break
-                continue
-            discarded = 0
-            diagnostics, edge = self._round_diagnostics(Z, Z_new, y, w)
-            if edge is not None and self.gamma is not None and edge < self.gamma:
-                self._rollback(t, stem_state)
-                stop = _Stop(
-                    "gamma",
-                    f"the block edge {edge:.4f} of round {i} is below gamma={self.gamma}",
-                )
-                break
+            kept, stop = self._play_round(i, state, trainer, n_rows, reporter, discarded)
+            discarded = 0 if kept else discarded + 1
+            if kept and stop is None:
+                stop = self._stop_after_round(i, monitor)
 
-            G, Z = G_new, Z_new
-            self.train_score_.append(train_loss)
-            for name, value in diagnostics.items():
-                getattr(self, name).append(value)
-            val_loss = None
-            if validation is not None:
-                G_val, Z_val = self._advance(t, validation[0], G_val)
-                val_loss = loss.value(Z_val, *validation[1:])
-                self.validation_score_.append(val_loss)
-            if reporter is not None:
-                values = [val_loss] if validation is not None else []
-                values += [diagnostics[name] for name in self._reported]
-                reporter.update(i, train_loss, values)
-            try:
-                stopped_by_monitor = monitor is not None and monitor(i, self, locals())
-            except KeyboardInterrupt:
-                warnings.warn(
-                    f"fit was interrupted after round {i}; the model keeps its "
-                    f"{module.n_blocks} block(s).",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                stop = _Stop("interrupted", f"fit was interrupted after round {i}", warned=True)
-                break
-            if stopped_by_monitor:
-                stop = _Stop("monitor", f"the monitor returned True after round {i}")
-                break
-            if validation is not None and self._should_stop():
-                stop = _Stop(
-                    "early_stopping",
-                    f"the validation loss did not improve by tol={self.tol} in the last "
-                    f"{self.n_iter_no_change} rounds (n_iter_no_change)",
-                )
-                break
-
-        if validation is not None and len(self.validation_score_) > 1:
+        if state.validation is not None and len(self.validation_score_) > 1:
             self._truncate(int(np.argmin(self.validation_score_)))
-        self.n_estimators_ = module.n_blocks
+        self.n_estimators_ = network.n_blocks
         self.stop_reason_ = stop.reason
         if reporter is not None:
             reporter.stopped(stop.message, self._n_rounds, self.n_estimators_)
-        if self.n_estimators_ == 0 and not stop.warned and out_of_memory is None:
+        if stop.reason == "out_of_memory":
+            raise torch.OutOfMemoryError(stop.message)
+        if self.n_estimators_ == 0 and not stop.warned:
             warnings.warn(
                 f"{type(self).__name__} kept no block ({stop.message}), so it predicts "
                 f"the prior: {self._no_block_hint(stop.reason)}",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        if out_of_memory is not None:
-            raise torch.OutOfMemoryError(out_of_memory)
+
+    def _play_round(self, i, state, trainer, n_rows, reporter, discarded):
+        """Train round ``i`` and keep it or roll it back; return ``(kept, stop or None)``.
+
+        Every way a round can end that does not keep it (an interrupt, out of
+        memory, a non-finite or no better loss, an edge below gamma) leads to
+        the one rollback at the end.
+        """
+        network = self.module_
+        _, y, w = state.train
+        t = network.n_blocks
+        seed = int(self._rng.randint(MAX_SEED))
+        stem_state = copy.deepcopy(network.stem.state_dict()) if t == 0 else None
+        kept, stop, trained = False, None, False
+        if reporter is not None:
+            reporter.begin_round(i)
+        try:
+            with seeded(seed, self.device_):
+                best_epoch, (G, Z) = self._train_round(t, trainer, state, n_rows)
+            train_loss = self._loss.value(Z, y, w)
+            trained = True
+        except KeyboardInterrupt:
+            # The unfinished round is not counted, so that a warm start still
+            # reaches n_estimators rounds.
+            self._n_rounds -= 1
+            warnings.warn(
+                f"fit was interrupted during round {i}; the unfinished round was "
+                f"rolled back and the model keeps its {t} block(s).",
+                UserWarning,
+                stacklevel=5,
+            )
+            stop = _Stop("interrupted", f"fit was interrupted during round {i}", warned=True)
+        except torch.OutOfMemoryError as exc:
+            # Keep the completed rounds usable (and warm-startable); only the
+            # message is kept, so that the round's tensors are freed.
+            self._n_rounds -= 1
+            stop = _Stop(
+                "out_of_memory",
+                f"fit ran out of device memory in round {i}; the round was rolled "
+                f"back and the model keeps its {t} block(s) (with warm_start=True, "
+                f"a new fit continues from them). {exc}",
+            )
+        finally:
+            if reporter is not None:
+                reporter.end_round()
+        if trained:
+            kept, stop, diagnostics = self._judge_round(
+                i, state, best_epoch, train_loss, Z, reporter, discarded
+            )
+            if kept:
+                self._keep_round(i, t, state, G, Z, train_loss, diagnostics, reporter)
+        if not kept:
+            self._rollback(t, stem_state)
+        return kept, stop
+
+    def _judge_round(self, i, state, best_epoch, train_loss, Z, reporter, discarded):
+        """Whether round ``i`` is kept: ``(kept, stop or None, its diagnostics)``."""
+        t = self.module_.n_blocks - 1
+        if not np.isfinite(train_loss):
+            warnings.warn(
+                f"Round {i} produced a non-finite training loss and was rolled back; "
+                f"boosting stopped with {t} block(s). Try a smaller lr.",
+                ConvergenceWarning,
+                stacklevel=6,
+            )
+            return False, _Stop(
+                "non_finite", f"round {i} gave a non-finite training loss", warned=True
+            ), None
+        if best_epoch == 0 or train_loss >= self.train_score_[-1]:
+            # Never keep a round that changed nothing or made the ensemble
+            # worse on its own objective; a later round (other seed, other
+            # subsample) may help.
+            if reporter is not None:
+                reporter.discarded(i, train_loss, changed=best_epoch > 0)
+            if discarded + 1 >= self.n_iter_no_change:
+                return False, _Stop(
+                    "no_improvement",
+                    f"the last {discarded + 1} rounds (n_iter_no_change) in a row did not "
+                    "decrease the training loss",
+                ), None
+            return False, None, None
+        _, y, w = state.train
+        diagnostics, edge = self._round_diagnostics(state.Z, Z, y, w)
+        stop = self._edge_stop(i, edge)
+        return stop is None, stop, diagnostics
+
+    def _keep_round(self, i, t, state, G, Z, train_loss, diagnostics, reporter):
+        """Record kept round ``i`` (block ``t``) and move the cached stage past it."""
+        state.advance(t, G, Z)
+        self.train_score_.append(train_loss)
+        for name, value in diagnostics.items():
+            getattr(self, name).append(value)
+        val_loss = None
+        if state.validation is not None:
+            val_loss = self._loss.value(state.Z_val, *state.validation[1:])
+            self.validation_score_.append(val_loss)
+        if reporter is not None:
+            values = [val_loss] if state.validation is not None else []
+            values += [diagnostics[name] for name in self._reported]
+            reporter.update(i, train_loss, values)
+
+    def _stop_after_round(self, i, monitor):
+        """The monitor's and early stopping's verdict after kept round ``i``."""
+        try:
+            stopped_by_monitor = monitor is not None and monitor(i, self, locals())
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"fit was interrupted after round {i}; the model keeps its "
+                f"{self.module_.n_blocks} block(s).",
+                UserWarning,
+                stacklevel=5,
+            )
+            return _Stop("interrupted", f"fit was interrupted after round {i}", warned=True)
+        if stopped_by_monitor:
+            return _Stop("monitor", f"the monitor returned True after round {i}")
+        if self.validation_score_ and self._should_stop():
+            return _Stop(
+                "early_stopping",
+                f"the validation loss did not improve by tol={self.tol} in the last "
+                f"{self.n_iter_no_change} rounds (n_iter_no_change)",
+            )
+        return None
 
     @staticmethod
     def _no_block_hint(reason):
@@ -756,11 +708,12 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         )
 
     def _rollback(self, t, stem_state):
-        module = self.module_
-        del module.blocks[t:]
-        del module.heads[t + 1 :]
+        """Remove block ``t`` and its head; restore the stem a first round trained."""
+        network = self.module_
+        del network.blocks[t:]
+        del network.heads[t + 1 :]
         if stem_state is not None:
-            module.stem.load_state_dict(stem_state)
+            network.stem.load_state_dict(stem_state)
 
     def _truncate(self, n_blocks):
         del self.module_.blocks[n_blocks:]
@@ -778,74 +731,61 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
         reference = scores[-self.n_iter_no_change - 1] - self.tol
         return not any(score < reference for score in scores[-self.n_iter_no_change :])
 
-    # Diagnostics printed as columns of the verbose table.
-    _reported = ()
+    def _fine_tune(self, train, validation, device, callbacks=None):
+        """Train the whole boosted network end to end ("BoostResNet + e2eBP"), in place.
 
-    _stop_reasons = STOP_REASONS
+        The stem, every block and the heads of stages ``1, ..., T`` are
+        trained together on the mean of the stages' losses, so that the staged
+        predictions stay meaningful; the prior's head (stage 0) is left as it
+        is. Only weights change, so the hypothesis and feature ensembles still
+        sum to the decision function. With validation rows, fine-tuning stops
+        once their loss stops improving and keeps its best epoch.
 
-    # The fitted state: the attributes fit may set, and the only ones a saved
-    # file may restore.
-    _fitted_attributes = frozenset(
-        {
-            "module_", "device_", "n_features_in_", "feature_names_in_", "n_estimators_",
-            "train_score_", "validation_score_", "fine_tune_history_", "stop_reason_",
-            "_batch_size", "_loss", "_n_rounds", "_rng", "_split_seed",
-        }
-    )  # fmt: skip
+        Parameters
+        ----------
+        train, validation : tuple of torch.Tensor or None
+            ``(X, y, sample_weight)`` rows of ``fit``, on ``device``.
+        device : torch.device
+            Device of the network and the data.
+        callbacks : list of skorch callbacks or None, default=None
+            Further callbacks of the skorch training loop.
 
-    _auto_early_stopping_samples = AUTO_EARLY_STOPPING_SAMPLES
-
-    _skorch_epochs_parameter = "fine_tune_epochs"
-
-    def _class_sample_weight(self, y, sample_weight):
-        return sample_weight
-
-    def _check_weighted_target(self, y):
-        """Check the target once zero-weight samples are dropped."""
+        Returns
+        -------
+        history : list of dict
+            One record per epoch (``epoch``, ``train_loss``, ``valid_loss``,
+            ``dur``); empty when nothing was fine-tuned.
+        """
+        if self.fine_tune_epochs == 0 or self.module_.n_blocks == 0:
+            return []
+        seed = int(self._rng.randint(MAX_SEED))
+        with seeded(seed, device):
+            return train_network(
+                self.module_,
+                self._loss,
+                train,
+                validation,
+                all_stages=True,
+                epochs=self.fine_tune_epochs,
+                batch_size=self._training_batch_size(),
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                n_iter_no_change=self.n_iter_no_change,
+                tol=self.tol,
+                callbacks=callbacks,
+                mixed_precision=self.mixed_precision,
+                device=device,
+                verbose=self.verbose,
+                what="fine-tuning",
+            )
 
     # -- inference -------------------------------------------------------------
 
-    def _validate_X(self, X, stream=False):
-        """``X`` validated, as a float32 tensor on the device.
-
-        With ``stream``, rows too large for the device's free memory stay on
-        the host (pinned) for the caller to copy batch by batch.
-        """
-        check_is_fitted(self)
-        X = validate_X(self, X, reset=False)
-        if not X.flags.writeable:
-            # torch cannot wrap read-only memory (DataFrames, memmaps) without a copy.
-            X = X.copy()
-        storage = self.device_
-        if stream:
-            storage = storage_device(self.device_, 4 * X.shape[0] * (X.shape[1] + 2 * self.width))
-        return to_storage(X, torch.float32, self.device_, storage)
-
-    @contextlib.contextmanager
-    def _inference(self, X):
-        """Validate ``X`` and yield ``(module, X, batch)`` ready for an inference pass.
-
-        ``batch(s)`` is the slice ``s`` of the rows on the network's device.
-        """
-        X = self._validate_X(X, stream=True)
-        with (
-            limited_threads(self.n_threads),
-            inference_mode(self.module_) as module,
-            torch.no_grad(),
-        ):
-            yield module, X, lambda s: fetch(X[s], self.device_)
-
-    def _raw_scores(self, X):
-        """Scores of the final stage, shape (n_samples, K), float64."""
-        with self._inference(X) as (module, X, _):
-            scores = evaluate(module, X, EVAL_BATCH_SIZE, self.device_)
-        return scores.double().cpu().numpy()
-
     def _all_stage_scores(self, X):
         """Scores ``z_0, ..., z_T`` of every stage in one pass, shape (T + 1, n, K)."""
-        with self._inference(X) as (module, X, batch):
+        with self._inference(X) as (network, X, batch):
             chunks = map_batches(
-                lambda s: torch.stack(list(module.staged_scores(batch(s)))).double().cpu(),
+                lambda s: torch.stack(list(network.staged_scores(batch(s)))).double().cpu(),
                 len(X),
                 EVAL_BATCH_SIZE,
             )
@@ -854,6 +794,14 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
     def _staged_raw_scores(self, X):
         """Yield the scores of stages 1, ..., T; the network runs once."""
         yield from self._all_stage_scores(X)[1:]
+
+    def _contributions(self, X, kind):
+        """The network's per-stage contributions of ``kind`` for ``X``, in the output's shape."""
+        with self._inference(X) as (network, X, batch):
+            chunks = map_batches(
+                lambda s: network.contributions(batch(s), kind), len(X), EVAL_BATCH_SIZE
+            )
+        return self._format(np.concatenate(chunks, axis=1))
 
     def staged_score(self, X, y, sample_weight=None):
         """Yield the score of :meth:`score` after each round; the network runs once.
@@ -912,9 +860,7 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 (`n_estimators_` + 1, n_samples, K)
             Per-stage contributions.
         """
-        stages = self._all_stage_scores(X)
-        contributions = np.concatenate([stages[:1], np.diff(stages, axis=0)])
-        return self._format(contributions)
+        return self._contributions(X, "hypothesis")
 
     def feature_ensemble(self, X):
         """Decompose the scores into the stem's and each block's share (ResNet view).
@@ -935,29 +881,10 @@ class BaseBoostResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=AB
                 (`n_estimators_` + 1, n_samples, K)
             Per-stage contributions.
         """
-        with self._inference(X) as (module, X, batch):
-            head = module.heads[module.n_blocks]
-            scale = module.output_scale.double().cpu().numpy()
-            weight = head.weight.double().cpu().numpy().T * scale
-            bias = (head.bias * module.output_scale + module.output_offset).double().cpu().numpy()
-
-            def contributions(s):
-                gs = [g.double().cpu().numpy() for g in module.representations(batch(s))]
-                parts = [gs[0] @ weight + bias]
-                parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
-                return np.stack(parts)
-
-            chunks = map_batches(contributions, len(X), EVAL_BATCH_SIZE)
-        return self._format(np.concatenate(chunks, axis=1))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        # Densified up to MAX_DENSE_CELLS cells.
-        tags.input_tags.sparse = True
-        return tags
+        return self._contributions(X, "feature")
 
 
+@register_estimator
 class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet):
     """BoostResNet classifier: a residual network trained one block per boosting round.
 
@@ -1185,6 +1112,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             warm_start=warm_start,
+            fine_tune_epochs=fine_tune_epochs,
             mixed_precision=mixed_precision,
             device=device,
             n_threads=n_threads,
@@ -1193,12 +1121,11 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         )
         self.gamma = gamma
         self.class_weight = class_weight
-        self.fine_tune_epochs = fine_tune_epochs
 
-    def _encode_target(self, y, sample_weight):
-        encoded = self._encode_classes(y, keep_classes=self.warm_start and self._is_fitted())
-        loss = self._classification_loss()
-        return encoded, loss.n_outputs, loss
+    def _edge_stop(self, i, edge):
+        if self.gamma is not None and edge < self.gamma:
+            return _Stop("gamma", f"the block edge {edge:.4f} of round {i} is below gamma={self.gamma}")
+        return None
 
     _stage_attributes = (
         *BaseBoostResNet._stage_attributes,
@@ -1207,8 +1134,10 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         "alphas_",
     )
     _reported = ("block_edges_",)
-    _fitted_attributes = BaseBoostResNet._fitted_attributes | {
-        "classes_", "n_classes_", "hypothesis_edges_", "block_edges_", "alphas_",
+    _fitted_schema = {
+        **BaseBoostResNet._fitted_schema,
+        "classes_": "labels", "n_classes_": "count", "hypothesis_edges_": "round_values",
+        "block_edges_": "round_values", "alphas_": "round_values",
     }  # fmt: skip
 
     def _fit_is_perfect(self):
@@ -1280,6 +1209,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             yield self._loss.proba(scores)
 
 
+@register_estimator
 class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     """BoostResNet regressor: a residual network trained one block per boosting round.
 
@@ -1484,6 +1414,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             n_iter_no_change=n_iter_no_change,
             tol=tol,
             warm_start=warm_start,
+            fine_tune_epochs=fine_tune_epochs,
             mixed_precision=mixed_precision,
             device=device,
             n_threads=n_threads,
@@ -1491,17 +1422,11 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             verbose=verbose,
         )
         self.alpha = alpha
-        self.fine_tune_epochs = fine_tune_epochs
 
     # Validation splits of at least 25 rows (10% of 250).
     _auto_early_stopping_samples = 250
 
-    _fitted_attributes = BaseBoostResNet._fitted_attributes | {"n_outputs_", "_y_ndim"}
-
-    def _encode_target(self, y, sample_weight):
-        continuing = self.warm_start and self._is_fitted()
-        y = self._encode_outputs(y, self.n_outputs_ if continuing else None)
-        return y, self.n_outputs_, self._regression_loss()
+    _fitted_schema = {**BaseBoostResNet._fitted_schema, "n_outputs_": "positive", "_y_ndim": "ndim"}
 
     def staged_predict(self, X):
         """Yield the predictions after each round; the network runs once.
@@ -1518,8 +1443,3 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         """
         for scores in self._staged_raw_scores(X):
             yield self._format(scores)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

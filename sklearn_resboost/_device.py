@@ -126,6 +126,11 @@ def autocast(device, enabled):
 # Row data (inputs, cached representations, scores) stays on a CUDA device
 # while it takes at most this fraction of the device's free memory; larger data
 # stays on the host, in pinned memory, and streams through batch by batch.
+# Rows per forward pass at inference (predictions, the evaluations inside
+# fit, skorch's validation rows), so that memory does not grow with the number
+# of rows and a validation loss is the exact weighted loss for usual sizes.
+EVAL_BATCH_SIZE = 8192
+
 DEVICE_DATA_FRACTION = 0.5
 
 
@@ -170,17 +175,23 @@ def module_to_bytes(module):
 def module_from_bytes(data, device):
     """Load a module saved by :func:`module_to_bytes` onto ``device``.
 
-    A module saved on CUDA is mapped to the CPU, with a :class:`DeviceWarning`,
-    when CUDA is not available. Returns the module and the device it is on.
+    ``device`` must exist on this machine (see :func:`available_device`).
+    Returns the module and the device it is on.
     """
     device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    module = torch.load(io.BytesIO(data), map_location=device, weights_only=False)
+    return module, device
+
+
+def available_device(device):
+    """``device`` if this machine has it, else the CPU with a :class:`DeviceWarning`."""
+    try:
+        return resolve_device(str(device))
+    except ValueError as exc:
         warnings.warn(
-            f"The model was fitted on {device} but CUDA is not available here; "
+            f"The model was fitted on {device}, which is not available here ({exc}); "
             "it has been moved to the CPU.",
             DeviceWarning,
             stacklevel=3,
         )
-        device = torch.device("cpu")
-    module = torch.load(io.BytesIO(data), map_location=device, weights_only=False)
-    return module, device
+        return torch.device("cpu")

@@ -49,6 +49,15 @@ class BaseLoss:
         per_sample = self.per_sample(z, y)
         return (per_sample * w).sum() / w.sum()
 
+    def batch_objective(self, z, y, w, weight_scale):
+        """Objective of a training batch, scaled by its mean weight over ``weight_scale``.
+
+        With ``weight_scale`` the mean weight of all training rows, each
+        batch is an unbiased estimate of the weighted objective of the whole
+        set, however the weights are spread over the batches.
+        """
+        return self.objective(z, y, w) * (w.mean() / weight_scale)
+
     def value(self, z, y, w):
         """Weighted mean loss of the scores ``z`` (a Python float)."""
         with torch.no_grad():

@@ -3,6 +3,7 @@
 import itertools
 import os
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -196,6 +197,52 @@ class ResNet(nn.Module):
         """Yield the scores ``z_0, ..., z_T`` of every stage's head."""
         for head, g in zip(self.heads, self.representations(x)):
             yield self.scores(head, g)
+
+    def stage(self, x, t):
+        """Representation ``g_t`` of raw inputs and its head-``t`` scores, in head units."""
+        g = self.stem(x)
+        for k in range(t):
+            g = self.step(k, g)
+        return g, self.heads[t](g)
+
+    def scores_through(self, x, blocks):
+        """Final-head scores when ``g_0`` passes through ``blocks`` in that order.
+
+        ``range(T)`` is the network itself; leaving a block out deletes it
+        (``g_{k+1} = g_k``); a permutation reorders the blocks while the final
+        head stays last.
+        """
+        g = self.stem(x)
+        for k in blocks:
+            g = self.step(k, g)
+        return self.scores(self.heads[self.n_blocks], g)
+
+    def contributions(self, x, kind):
+        """Per-stage shares of the final scores: a float64 NumPy array ``(T + 1, n, K)``.
+
+        They sum over stages to ``forward(x)``. ``kind="hypothesis"`` is the
+        boosting view: the prior ``z_0`` and the weak hypotheses
+        ``h_t = z_{t+1} - z_t``. ``kind="feature"`` is the ResNet view, read
+        through the final head ``(W_T, b_T)``: ``b_T + W_T g_0`` and
+        ``W_T (g_{t+1} - g_t)`` (``nu W_T f_t(g_t)`` with skip connections;
+        the differences keep the sum exact for a plain network too). Both are
+        computed on the host in float64 on every device: a float32 sum would
+        round the bias of a regressor with a large offset.
+        """
+        if kind == "hypothesis":
+            stages = torch.stack(list(self.staged_scores(x))).double().cpu().numpy()
+            return np.concatenate([stages[:1], np.diff(stages, axis=0)])
+        head = self.heads[self.n_blocks]
+        scale = self.output_scale.double().cpu().numpy()
+        weight = head.weight.detach().double().cpu().numpy().T * scale
+        bias = (
+            head.bias.detach().double() * self.output_scale.double()
+            + self.output_offset.double()
+        ).cpu().numpy()
+        gs = [g.double().cpu().numpy() for g in self.representations(x)]
+        parts = [gs[0] @ weight + bias]
+        parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
+        return np.stack(parts)
 
     def forward(self, x):
         g = None

@@ -15,14 +15,12 @@ never run code.
 
 import contextlib
 import hashlib
-import inspect
 import json
 import math
 import os
 import pickle
 import re
 import secrets
-import warnings
 from os import fspath
 
 import numpy as np
@@ -33,7 +31,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
-from ._device import DeviceWarning, module_from_bytes, module_to_bytes, resolve_device
+from ._device import available_device, resolve_device
 from ._modules import MLPBlock, ResNet, Stem
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads
@@ -66,91 +64,15 @@ _MAX_AXIS = np.iinfo(np.int32).max
 _NUMERIC_KINDS = "biuf"
 
 
-def _estimator_classes():
-    # Imported here: the estimator modules import this one.
-    from ._boost import BoostResNetClassifier, BoostResNetRegressor
-    from ._resnet import ResNetClassifier, ResNetRegressor
-
-    return {
-        cls.__name__: cls
-        for cls in (BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, ResNetRegressor)
-    }
+# The estimator classes a file may name, by name: filled by the classes
+# themselves (register_estimator), so that the format imports no estimator.
+_ESTIMATORS = {}
 
 
-def available_device(device):
-    """``device`` if this machine has it, else the CPU with a :class:`DeviceWarning`."""
-    try:
-        return resolve_device(str(device))
-    except ValueError as exc:
-        warnings.warn(
-            f"The model was fitted on {device}, which is not available here ({exc}); "
-            "it has been moved to the CPU.",
-            DeviceWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
-
-
-class PersistenceMixin:
-    """Pickling that maps CUDA models to the CPU, and :meth:`save`.
-
-    The fitted network is pickled as ``torch.save`` bytes; unpickling on a
-    machine without the device it was fitted on (no CUDA, or fewer GPUs) puts
-    the network on the CPU with a :class:`~sklearn_resboost.DeviceWarning`.
-    """
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "module_" in state:
-            state = dict(state)
-            state["module_"] = module_to_bytes(self.module_)
-        return state
-
-    def __setstate__(self, state):
-        if "module_" in state and isinstance(state["module_"], bytes):
-            state = dict(state)
-            state["module_"], state["device_"] = module_from_bytes(
-                state["module_"], available_device(state["device_"])
-            )
-        # A pickle written before a parameter existed gets its default, as
-        # load() gives it.
-        defaults = {
-            name: parameter.default
-            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
-            if parameter.default is not inspect.Parameter.empty and name not in state
-        }
-        super().__setstate__({**defaults, **state})
-
-    def save(self, path):
-        """Save the fitted estimator to ``path`` in the safe format.
-
-        The file is a safetensors file: the weights as tensors and everything
-        else as JSON. :func:`sklearn_resboost.load` reads it back without
-        running any code from the file, so it is safe to load files from
-        untrusted sources, unlike pickle or joblib files.
-
-        Parameters
-        ----------
-        path : str, path-like or binary file object
-            Destination file; it is overwritten. ``.safetensors`` is the
-            customary suffix. A path is written atomically: the model goes to
-            a temporary file in the same folder, which replaces ``path`` only
-            once it is complete, so a failed save (a full disk, a file-size
-            limit) leaves an existing file as it was. A file object opened
-            for binary writing (``io.BytesIO``, ``open(..., "wb")``) receives
-            the bytes as they are.
-
-        Raises
-        ------
-        ValueError
-            If a parameter or attribute cannot be written as data: a callable
-            ``block`` (a custom block is code and would have to be executed on
-            load), skorch ``callbacks``, or an attribute of an unknown type.
-            Use pickle or joblib for such models.
-        sklearn.exceptions.NotFittedError
-            If the estimator is not fitted.
-        """
-        save(self, path)
+def register_estimator(cls):
+    """Class decorator: let the safe format save and load ``cls``."""
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
 
 
 # -- writing -------------------------------------------------------------------
@@ -289,7 +211,7 @@ def save(estimator, path):
 
     from . import __version__
 
-    if type(estimator).__name__ not in _estimator_classes():
+    if _ESTIMATORS.get(type(estimator).__name__) is not type(estimator):
         raise ValueError(f"{type(estimator).__name__} is not an estimator of sklearn_resboost.")
     check_is_fitted(estimator)
     params = estimator.get_params(deep=False)
@@ -769,100 +691,117 @@ _LEGACY_ATTRIBUTES = {
     "ResNetRegressor": ("_target_offset", "_target_scale"),
 }
 
-# Types of the fitted attributes a file may set: a value of another type would
-# load, then break a prediction or a warm start far from the file.
-_INTEGER_ATTRIBUTES = (
-    "n_features_in_", "n_estimators_", "n_classes_", "n_outputs_", "_n_rounds",
-    "_split_seed", "_y_ndim", "_batch_size",
-)  # fmt: skip
-_FLOAT_ARRAY_ATTRIBUTES = (
-    "train_score_", "validation_score_", "hypothesis_edges_", "block_edges_", "alphas_",
-)  # fmt: skip
-_HISTORY_ATTRIBUTES = ("history_", "fine_tune_history_")
+def _is_int(value, minimum=0):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and (
+        value >= minimum
+    )
 
 
-def _type_problems(estimator, network):
-    """What is wrong with the types of the restored attributes (a list of strings)."""
+def _is_float_vector(value):
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "f"
+
+
+def _are_labels(value):
     from sklearn.utils.multiclass import type_of_target
 
+    return (
+        isinstance(value, np.ndarray)
+        and value.ndim == 1
+        and len(value) >= 2
+        and value.dtype.kind in "biufU"
+        and type_of_target(value) in ("binary", "multiclass")
+        and np.array_equal(np.unique(value), value)
+    )
+
+
+# The kinds of fitted state an estimator class declares in its _fitted_schema
+# ({attribute: kind}), and what a value restored from a file must be: a value
+# of another kind would load, then break a prediction or a warm start far from
+# the file. "network" (module_) is rebuilt from the tensors, never decoded.
+FITTED_KINDS = {
+    "network": lambda value, est: isinstance(value, torch.nn.Module),
+    "device": lambda value, est: isinstance(value, torch.device),
+    "count": lambda value, est: _is_int(value),
+    "positive": lambda value, est: _is_int(value, minimum=1),
+    "ndim": lambda value, est: _is_int(value) and value in (1, 2),
+    "names": lambda value, est: isinstance(value, np.ndarray) and value.ndim == 1,
+    "labels": lambda value, est: _are_labels(value),
+    # Losses of the prior and of every kept round (stages 0, ..., n_estimators_).
+    "stage_losses": lambda value, est: _is_float_vector(value),
+    # One value per kept round.
+    "round_values": lambda value, est: _is_float_vector(value),
+    "records": lambda value, est: isinstance(value, list)
+    and all(isinstance(v, dict) for v in value),
+    "random_state": lambda value, est: isinstance(value, np.random.RandomState),
+    "loss": lambda value, est: isinstance(value, _losses.BaseLoss),
+    "stop_reason": lambda value, est: isinstance(value, str) and value in est._stop_reasons,
+}
+_KIND_PROBLEMS = {
+    "count": "is not an integer >= 0",
+    "positive": "is not an integer >= 1",
+    "ndim": "is not 1 or 2",
+    "names": "is not a 1-D array of names",
+    "labels": "are not sorted, unique class labels",
+    "stage_losses": "is not a 1-D float array",
+    "round_values": "is not a 1-D float array",
+    "records": "is not a list of records",
+    "random_state": "is not a RandomState",
+    "stop_reason": "is not a stop reason",
+}
+# Kinds whose wrong value is short enough to show.
+_SHOWN_KINDS = ("count", "positive", "ndim", "stop_reason")
+
+
+def _schema_problems(estimator, network):
+    """What is wrong with the restored attributes, judged by the class's schema."""
+    schema = type(estimator)._fitted_schema
     problems = []
-    for name in _INTEGER_ATTRIBUTES:
-        value = getattr(estimator, name, 0)
-        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-            problems.append(f"{name}={value!r} is not an integer")
-    for name in _FLOAT_ARRAY_ATTRIBUTES:
-        value = getattr(estimator, name, np.zeros(0))
-        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind != "f":
-            problems.append(f"{name} is not a 1-D float array")
-    for name in _HISTORY_ATTRIBUTES:
-        value = getattr(estimator, name, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            problems.append(f"{name} is not a list of records")
-    if not isinstance(getattr(estimator, "_rng", np.random.RandomState()), np.random.RandomState):
-        problems.append("_rng is not a RandomState")
-    reason = getattr(estimator, "stop_reason_", None)
-    if hasattr(estimator, "stop_reason_") and not (
-        isinstance(reason, str) and reason in estimator._stop_reasons
-    ):
-        problems.append(f"stop_reason_={reason!r} is not a stop reason")
+    for name, kind in schema.items():
+        if not hasattr(estimator, name):
+            continue
+        value = getattr(estimator, name)
+        if not FITTED_KINDS[kind](value, estimator):
+            problem = _KIND_PROBLEMS.get(kind, "is of the wrong type")
+            shown = f"{name}={value!r}" if kind in _SHOWN_KINDS else name
+            problems.append(f"{shown} {problem}")
     if problems:
         return problems
-    if getattr(estimator, "_n_rounds", 0) < getattr(estimator, "n_estimators_", 0):
-        problems.append("_n_rounds is smaller than n_estimators_")
-    if getattr(estimator, "_split_seed", 0) < 0:
-        problems.append("_split_seed is negative")
-    if getattr(estimator, "_batch_size", 1) < 1:
-        problems.append("_batch_size is not positive")
-    # Per-stage histories: the prior and every kept round.
-    n_stages = getattr(estimator, "n_estimators_", -1) + 1
-    for name, length in [
-        ("train_score_", n_stages),
-        ("hypothesis_edges_", n_stages - 1),
-        ("block_edges_", n_stages - 1),
-        ("alphas_", n_stages - 1),
-        ("validation_score_", n_stages),
-    ]:
-        value = getattr(estimator, name, None)
-        if n_stages and value is not None and len(value) != length:
-            if not (name == "validation_score_" and len(value) == 0):
+    n_kept = getattr(estimator, "n_estimators_", None)
+    if n_kept is not None:
+        for name, kind in schema.items():
+            value = getattr(estimator, name, None)
+            if value is None or kind not in ("stage_losses", "round_values"):
+                continue
+            expected = n_kept + (kind == "stage_losses")
+            # Without early stopping there are no validation losses at all.
+            if len(value) != expected and not (name == "validation_score_" and len(value) == 0):
                 problems.append(f"{name} does not have one entry per stage")
-    if getattr(estimator, "_y_ndim", 1) not in (1, 2):
-        problems.append(f"_y_ndim={estimator._y_ndim!r} is not 1 or 2")
+        if getattr(estimator, "_n_rounds", n_kept) < n_kept:
+            problems.append("_n_rounds is smaller than n_estimators_")
     if getattr(estimator, "_y_ndim", 2) == 1 and network["n_outputs"] != 1:
         problems.append("a 1-D target does not fit several network outputs")
-    classes = getattr(estimator, "classes_", None)
-    if isinstance(classes, np.ndarray) and classes.ndim == 1 and len(classes) >= 2:
-        if classes.dtype.kind not in "biufU" or type_of_target(classes) not in (
-            "binary",
-            "multiclass",
-        ):
-            problems.append("classes_ are not class labels")
-        elif not np.array_equal(np.unique(classes), classes):
-            problems.append("classes_ are not sorted and unique")
     return problems
 
 
 def _check_consistent(estimator, network, path):
     """Cross-check the restored attributes against the network and the parameters."""
-    from ._boost import BaseBoostResNet
-
     n_outputs = network["n_outputs"]
-    problems = _type_problems(estimator, network)
+    problems = _schema_problems(estimator, network)
     if problems:
         raise _corrupt(path, "; ".join(problems))
     n_features = getattr(estimator, "n_features_in_", None)
     if n_features != network["n_features"]:
         problems.append(f"n_features_in_={n_features!r} but the network has {network['n_features']}")
     names = getattr(estimator, "feature_names_in_", None)
-    if names is not None and (not isinstance(names, np.ndarray) or names.shape != (n_features,)):
+    if names is not None and names.shape != (n_features,):
         problems.append("feature_names_in_ does not match n_features_in_")
     loss = getattr(estimator, "_loss", None)
     if isinstance(estimator, ClassifierMixin):
         classes = getattr(estimator, "classes_", None)
         n_classes = getattr(estimator, "n_classes_", None)
-        if not isinstance(classes, np.ndarray) or classes.ndim != 1 or len(classes) != n_classes:
+        if classes is None or len(classes) != n_classes:
             problems.append("classes_ does not match n_classes_")
-        elif n_classes < 2 or n_outputs != (1 if n_classes == 2 else n_classes):
+        elif n_outputs != (1 if n_classes == 2 else n_classes):
             problems.append(f"{n_classes!r} classes do not fit {n_outputs} network outputs")
         else:
             binary, multiclass = _losses.CLASSIFICATION_LOSSES[estimator.loss]
@@ -874,13 +813,12 @@ def _check_consistent(estimator, network, path):
             problems.append(f"n_outputs_ does not match the network's {n_outputs} outputs")
         if type(loss) is not _losses.REGRESSION_LOSSES[estimator.loss]:
             problems.append(f"the loss {type(loss).__name__} does not fit loss={estimator.loss!r}")
-    if isinstance(loss, _losses.BaseLoss) and getattr(loss, "n_outputs", None) != n_outputs:
+    if loss is not None and getattr(loss, "n_outputs", None) != n_outputs:
         problems.append("the loss's n_outputs does not match the network")
-    if isinstance(estimator, BaseBoostResNet):
-        if getattr(estimator, "n_estimators_", None) != network["n_blocks"]:
-            problems.append("n_estimators_ does not match the network's blocks")
-    elif estimator.n_blocks != network["n_blocks"]:
-        problems.append("n_blocks does not match the network's blocks")
+    # The boosted estimators count their blocks in a fitted attribute, the
+    # end-to-end ones in a parameter.
+    if getattr(estimator, estimator._block_count, None) != network["n_blocks"]:
+        problems.append(f"{estimator._block_count} does not match the network's blocks")
     if estimator.learning_rate != network["learning_rate"]:
         problems.append("learning_rate does not match the network")
     # The parameters build the blocks of a warm start; they must fit the network.
@@ -946,7 +884,7 @@ def load(path, *, device=None):
     for field, kind in (("estimator", str), ("params", dict), ("attributes", dict)):
         if not isinstance(document.get(field), kind):
             raise _corrupt(path, f"its {field} field is missing or malformed")
-    classes = _estimator_classes()
+    classes = _ESTIMATORS
     cls = classes.get(document["estimator"])
     if cls is None:
         raise _corrupt(
@@ -971,7 +909,7 @@ def load(path, *, device=None):
         # Only the fitted state the class declares: any other name could
         # shadow a method or be read by code that never expects it.
         legacy = name in _LEGACY_ATTRIBUTES.get(cls.__name__, ())
-        if name == "module_" or not (legacy or name in cls._fitted_attributes):
+        if name == "module_" or not (legacy or name in cls._fitted_schema):
             raise _corrupt(path, f"{name!r} is not a fitted attribute of {cls.__name__}")
         decoded = decoder.decode(value, f"attributes.{name}")
         if not legacy:

@@ -1,139 +1,47 @@
 """End-to-end baselines: the boosted estimators' network, trained by backpropagation."""
 
-from abc import ABCMeta, abstractmethod
+from abc import abstractmethod
 from numbers import Integral, Real
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from ._device import inference_mode, resolve_device, seeded
+from ._base import MAX_SEED, BaseResNetEstimator
+from ._device import resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import ResNet, Stem, check_network_size, make_block
-from ._persistence import PersistenceMixin
-from ._skorch import EVAL_BATCH_SIZE, SkorchMixin, train_network
+from ._modules import check_network_size
+from ._persistence import register_estimator
+from ._skorch import train_network
 from ._targets import ClassifierTargets, RegressorTargets
 from ._threads import limited_threads
-from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
-from ._validation import (
-    FLOAT32_MAX,
-    feature_normalisation,
-    validate_X,
-    validation_split,
-    weighted_rows,
-)
-
-# Training sets larger than this turn early_stopping="auto" on, as in the
-# boosted estimators and HistGradientBoosting.
-AUTO_EARLY_STOPPING_SAMPLES = 10_000
-_MAX_SEED = np.iinfo(np.int32).max
+from ._validation import validation_split
 
 
-class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseResNet(BaseResNetEstimator):
     """End-to-end training shared by the classifier and the regressor."""
 
     _parameter_constraints = {
+        **BaseResNetEstimator._parameter_constraints,
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
-        "width": [Interval(Integral, 1, None, closed="left")],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "block": [StrOptions({"mlp"}), callable],
         "skip": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
-        "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
         "callbacks": [list, None],
-        "mixed_precision": ["boolean"],
-        "device": [str],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
+    _fitted_schema = {**BaseResNetEstimator._fitted_schema, "history_": "records"}
+    _block_count = "n_blocks"
+
     @abstractmethod
-    def __init__(
-        self,
-        *,
-        loss,
-        n_blocks,
-        learning_rate,
-        width,
-        hidden_size,
-        block,
-        skip,
-        max_epochs,
-        batch_size,
-        lr,
-        weight_decay,
-        dropout,
-        input_noise,
-        early_stopping,
-        validation_fraction,
-        n_iter_no_change,
-        tol,
-        callbacks,
-        mixed_precision,
-        device,
-        n_threads,
-        random_state,
-        verbose,
-    ):
-        self.loss = loss
+    def __init__(self, *, n_blocks, skip, max_epochs, batch_size, callbacks, **shared):
+        super().__init__(**shared)
         self.n_blocks = n_blocks
-        self.learning_rate = learning_rate
-        self.width = width
-        self.hidden_size = hidden_size
-        self.block = block
         self.skip = skip
         self.max_epochs = max_epochs
         self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.input_noise = input_noise
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
         self.callbacks = callbacks
-        self.mixed_precision = mixed_precision
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
-
-    @abstractmethod
-    def _encode_target(self, y):
-        """Validate ``y``; return ``(y_encoded, loss)``; set target attributes."""
-
-    @abstractmethod
-    def _target_tensor(self, y, device, offset, scale):
-        """Encoded targets in head units, as the tensor the loss expects."""
-
-    def _class_sample_weight(self, y, sample_weight):
-        return sample_weight
-
-    def _check_weighted_target(self, y):
-        """Check the target once zero-weight samples are dropped."""
-
-    def _stratify(self, y):
-        return None
-
-    def _head_targets(self, y, offset, scale):
-        return y
-
-    def _output_transform(self, y, sample_weight, n_outputs):
-        return np.zeros(n_outputs), np.ones(n_outputs)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -159,27 +67,12 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
             return self._fit(X, y, sample_weight)
 
     def _fit(self, X, y, sample_weight):
-        X, y = validate_X(
-            self,
-            X,
-            y,
-            reset=True,
-            multi_output=isinstance(self, RegressorMixin),
-            y_numeric=isinstance(self, RegressorMixin),
-        )
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        y, loss = self._encode_target(y)
-        sample_weight = self._class_sample_weight(y, sample_weight)
-        X, y, sample_weight = weighted_rows(X, y, sample_weight)
-        self._check_weighted_target(y)
-
+        X, y, sample_weight, loss = self._fit_data(X, y, sample_weight)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
-        split_seed, init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=3))
+        split_seed, init_seed, train_seed = (int(s) for s in rng.randint(MAX_SEED, size=3))
         train_idx, val_idx = validation_split(
-            self, len(X), AUTO_EARLY_STOPPING_SAMPLES, self._stratify(y), split_seed
+            self, len(X), self._auto_early_stopping_samples, self._stratify(y), split_seed
         )
 
         n_outputs = loss.n_outputs
@@ -198,8 +91,12 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
         prior = loss.prior(
             self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]
         )
-        module = self._init_module(X[train_idx], n_outputs, prior, offset, scale, init_seed)
-        module.to(device)
+        # Every head starts at the prior; only the final one is trained, so the
+        # earlier stages' scores stay the prior.
+        network = self._new_network(
+            X[train_idx], n_outputs, prior, offset, scale, init_seed, self.n_blocks, self.skip
+        )
+        network.to(device)
 
         def tensors(idx):
             if idx is None:
@@ -210,7 +107,7 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
 
         with seeded(train_seed, device):
             history = train_network(
-                module,
+                network,
                 loss,
                 tensors(train_idx),
                 tensors(val_idx),
@@ -226,64 +123,11 @@ class BaseResNet(SkorchMixin, PersistenceMixin, BaseEstimator, metaclass=ABCMeta
                 device=device,
                 verbose=self.verbose,
             )
-        self.module_ = module
+        self.module_ = network
         self.device_ = device
         self._loss = loss
         self.history_ = history
         return self
-
-    def _init_module(self, X, n_outputs, prior, offset, scale, seed):
-        with seeded(seed, torch.device("cpu")):
-            stem = Stem(X.shape[1], self.width, self.input_noise)
-            module = ResNet(stem, n_outputs, self.learning_rate, skip=self.skip)
-            for _ in range(self.n_blocks):
-                module.blocks.append(
-                    make_block(
-                        self.block, self.width, self.hidden_size, self.dropout, zero_init=self.skip
-                    )
-                )
-            for _ in range(self.n_blocks + 1):
-                module.heads.append(torch.nn.Linear(self.width, n_outputs))
-        stem.set_normalisation(*feature_normalisation(X))
-        with torch.no_grad():
-            # Every head starts at the prior; only the final one is trained, so
-            # the earlier stages' scores stay the prior.
-            for head in module.heads:
-                head.weight.zero_()
-                head.bias.copy_(torch.as_tensor(prior))
-            module.output_offset.copy_(torch.as_tensor(offset))
-            module.output_scale.copy_(torch.as_tensor(scale))
-        return module
-
-    def _raw_scores(self, X):
-        """Scores of the final head in output units, shape (n_samples, K), float64."""
-        X = self._validate_X(X)
-        with (
-            limited_threads(self.n_threads),
-            inference_mode(self.module_) as module,
-            torch.no_grad(),
-        ):
-            scores = evaluate(module, X, EVAL_BATCH_SIZE)
-        return scores.double().cpu().numpy()
-
-    def _validate_X(self, X):
-        """The checked ``X`` of a prediction, as a float32 tensor on the network's device."""
-        check_is_fitted(self)
-        X = validate_X(self, X, reset=False)
-        return torch.tensor(X, dtype=torch.float32, device=self.device_)
-
-    # The fitted state: the attributes fit may set, and the only ones a saved
-    # file may restore.
-    _fitted_attributes = frozenset(
-        {"module_", "device_", "n_features_in_", "feature_names_in_", "history_", "_loss"}
-    )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        # Densified up to MAX_DENSE_CELLS cells.
-        tags.input_tags.sparse = True
-        return tags
 
 
 _SHARED_PARAMETERS = """\
@@ -375,6 +219,7 @@ _SHARED_ATTRIBUTES = """\
         Device the network lives on."""
 
 
+@register_estimator
 class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
     __doc__ = f"""Residual network classifier trained end to end (the BoostResNet baseline).
 
@@ -485,11 +330,9 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         )
         self.class_weight = class_weight
 
-    _fitted_attributes = BaseResNet._fitted_attributes | {"classes_", "n_classes_"}
+    _fitted_schema = {**BaseResNet._fitted_schema, "classes_": "labels", "n_classes_": "count"}
 
-    def _encode_target(self, y):
-        return self._encode_classes(y), self._classification_loss()
-
+@register_estimator
 class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
     __doc__ = f"""Residual network regressor trained end to end (the BoostResNet baseline).
 
@@ -598,12 +441,4 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         )
         self.alpha = alpha
 
-    _fitted_attributes = BaseResNet._fitted_attributes | {"n_outputs_", "_y_ndim"}
-
-    def _encode_target(self, y):
-        return self._encode_outputs(y), self._regression_loss()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
+    _fitted_schema = {**BaseResNet._fitted_schema, "n_outputs_": "positive", "_y_ndim": "ndim"}

@@ -44,6 +44,10 @@ class ClassifierTargets:
             )
         return encoded
 
+    def _encode_target(self, y):
+        """Encode the labels (a warm start keeps the fitted classes); return them and the loss."""
+        return self._encode_classes(y, keep_classes=self._continues()), self._classification_loss()
+
     def _classification_loss(self):
         """The loss for ``n_classes_``: one score for two classes, one per class otherwise."""
         binary_loss, multiclass_loss = CLASSIFICATION_LOSSES[self.loss]
@@ -177,6 +181,11 @@ class RegressorTargets:
         self.n_outputs_ = y.shape[1]
         return y
 
+    def _encode_target(self, y):
+        """Check the targets (a warm start keeps the fitted outputs); return them and the loss."""
+        y = self._encode_outputs(y, self.n_outputs_ if self._continues() else None)
+        return y, self._regression_loss()
+
     def _regression_loss(self):
         loss_class = REGRESSION_LOSSES[self.loss]
         if self.loss == "huber":
@@ -193,6 +202,11 @@ class RegressorTargets:
         return torch.as_tensor(
             self._head_targets(y, offset, scale), dtype=torch.float32, device=device
         )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def _format(self, scores):
         """Drop the output axis when ``y`` was 1-D."""

@@ -64,6 +64,14 @@ def map_batches(forward, n, batch_size):
     return outputs
 
 
+def training_out_of_memory(exc, where, batch_size):
+    """The ``torch.OutOfMemoryError`` of training, saying what to lower."""
+    return torch.OutOfMemoryError(
+        f"Out of device memory in {where} with batch_size={batch_size} rows; use a "
+        f"smaller batch_size (or a smaller width or hidden_size). {exc}"
+    )
+
+
 def weight_matrices(modules):
     """Ids of the weight matrices of ``modules``, the parameters that take weight decay."""
     return {
@@ -239,20 +247,15 @@ class RoundTrainer:
                 try:
                     with autocast(self.device, self.mixed_precision):
                         scores = forward(fetch(inputs[idx], self.device))
-                    objective = self.loss.objective(
-                        scores.float(), fetch(y[idx], self.device), w_batch
+                    objective = self.loss.batch_objective(
+                        scores.float(), fetch(y[idx], self.device), w_batch, scale
                     )
-                    objective = objective * (w_batch.mean() / scale)
                     optimizer.zero_grad(set_to_none=True)
                     objective.backward()
                     optimizer.step()
                     update_average(average, params, None)
                 except torch.OutOfMemoryError as exc:
-                    raise torch.OutOfMemoryError(
-                        f"Out of device memory in a training step of batch_size="
-                        f"{self.batch_size} rows; use a smaller batch_size (or a smaller "
-                        f"width or hidden_size). {exc}"
-                    ) from exc
+                    raise training_out_of_memory(exc, "a training step", self.batch_size) from exc
                 total += objective.detach() * (s.stop - s.start)
             with loaded(params, average):
                 objective = monitored_objective()

@@ -17,6 +17,7 @@ from sklearn_resboost._device import (
     autocast,
     fetch,
     inference_mode,
+    available_device,
     module_from_bytes,
     module_to_bytes,
     resolve_device,
@@ -63,7 +64,7 @@ def test_cuda_saved_module_maps_to_cpu():
     data = module_to_bytes(torch.nn.Linear(2, 2))
     with mock.patch("torch.cuda.is_available", return_value=False):
         with pytest.warns(DeviceWarning, match="moved to the CPU"):
-            module, device = module_from_bytes(data, torch.device("cuda"))
+            module, device = module_from_bytes(data, available_device(torch.device("cuda")))
     assert device == torch.device("cpu")
     assert module.weight.device.type == "cpu"
 

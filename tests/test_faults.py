@@ -21,7 +21,7 @@ from sklearn_resboost import (
     ResNetRegressor,
     inspection,
 )
-from sklearn_resboost import _boost, _resnet, _skorch
+from sklearn_resboost import _base, _boost, _resnet, _skorch
 from sklearn_resboost._modules import MLPBlock, Stem
 from sklearn_resboost._trainer import RoundTrainer, map_batches
 
@@ -64,8 +64,8 @@ class _SmallDevice:
 
         self._patches = [
             mock.patch.object(Stem, "forward", forward),
+            mock.patch.object(_base, "EVAL_BATCH_SIZE", EVAL_BATCH),
             mock.patch.object(_boost, "EVAL_BATCH_SIZE", EVAL_BATCH),
-            mock.patch.object(_resnet, "EVAL_BATCH_SIZE", EVAL_BATCH),
         ]
         for patch in self._patches:
             patch.start()
@@ -149,7 +149,7 @@ def test_inspection_retries_with_smaller_batches(fitted):
         expected_lesion = inspection.lesion_study(est, X, y, n_repeats=1, random_state=0)
         expected_paths = inspection.gradient_by_path_length(est, X, y, random_state=0)
         with _SmallDevice(LIMIT) as device, mock.patch.object(
-            _network, "BATCH_SIZE", EVAL_BATCH
+            _network, "EVAL_BATCH_SIZE", EVAL_BATCH
         ), mock.patch.object(_studies, "GRADIENT_BATCH_SIZE", EVAL_BATCH):
             stages = inspection.staged_scores(est, X, y).scores
             lesion = inspection.lesion_study(est, X, y, n_repeats=1, random_state=0)
@@ -229,7 +229,7 @@ def test_training_out_of_memory_is_clear_and_keeps_the_finished_rounds(make, bad
 def test_training_step_out_of_memory_names_the_batch_size():
     X, y = _data(True)
     with mock.patch.object(MLPBlock, "forward", _forward_out_of_memory_in_training):
-        with pytest.raises(torch.OutOfMemoryError, match="training step of batch_size=32 rows"):
+        with pytest.raises(torch.OutOfMemoryError, match="training step with batch_size=32 rows"):
             BoostResNetClassifier(**SMALL).fit(X, y)
 
 

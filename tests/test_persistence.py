@@ -631,7 +631,12 @@ def test_save_keeps_the_usual_file_mode(tmp_path):
 def test_fitted_attributes_are_declared(fitted):
     estimator, _, _ = fitted
     params = estimator.get_params(deep=False)
-    assert set(vars(estimator)) - set(params) <= type(estimator)._fitted_attributes
+    schema = type(estimator)._fitted_schema
+    fitted = set(vars(estimator)) - set(params)
+    assert fitted <= set(schema)
+    # Each value is of the kind the schema declares.
+    for name in fitted:
+        assert _persistence.FITTED_KINDS[schema[name]](getattr(estimator, name), estimator), name
 
 
 @pytest.mark.parametrize("make", [BoostResNetRegressor, ResNetRegressor])

@@ -13,20 +13,18 @@ from numbers import Integral
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.metrics import get_scorer
 from sklearn.utils import _safe_indexing
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
-from .._device import inference_mode
+from .._device import EVAL_BATCH_SIZE, inference_mode
+from .._losses import CLASSIFICATION_LOSSES
 from .._modules import ResNet
+from .._targets import ClassifierTargets, RegressorTargets
 from .._trainer import map_batches
 from .._validation import validate_X
 
-# Rows per forward pass, so that memory does not grow with the number of rows.
-BATCH_SIZE = 8192
 
 
 def check_network(estimator):
@@ -96,75 +94,26 @@ def check_counts(values, n_blocks, name, upper=None):
     return counts
 
 
-def scores_through(module, X, blocks):
-    """Final-head scores when ``g_0`` passes through ``blocks`` in that order.
-
-    ``blocks = range(T)`` is the network itself; leaving a block out is the
-    deletion ``g_{k+1} = g_k``; a permutation reorders the blocks while the final
-    head stays last. Returns float64 scores of shape ``(n_samples, K)``.
-    """
-
-    def forward(s):
-        g = module.stem(X[s])
-        for k in blocks:
-            g = module.step(k, g)
-        return module.scores(module.heads[module.n_blocks], g).double().cpu()
-
+def _batched(module, X, forward, axis=0):
+    """``forward`` over the rows of ``X`` in batches, on the inference copy of ``module``."""
     with torch.no_grad(), inference_mode(module) as module:
-        return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
+        chunks = map_batches(lambda s: forward(module, X[s]), len(X), EVAL_BATCH_SIZE)
+    return np.concatenate(chunks, axis=axis)
+
+
+def scores_through(module, X, blocks):
+    """Float64 final-head scores when ``g_0`` passes through ``blocks`` (see ``ResNet``)."""
+    return _batched(module, X, lambda m, x: m.scores_through(x, blocks).double().cpu().numpy())
 
 
 def stage_scores(module, X, stage):
     """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
 
-    def forward(s):
-        g = module.stem(X[s])
-        for k in range(stage):
-            g = module.step(k, g)
-        return module.scores(module.heads[stage], g).double().cpu()
+    def forward(m, x):
+        g, _ = m.stage(x, stage)
+        return m.scores(m.heads[stage], g).double().cpu().numpy()
 
-    with torch.no_grad(), inference_mode(module) as module:
-        return torch.cat(map_batches(forward, len(X), BATCH_SIZE)).numpy()
-
-
-def hypothesis_ensemble(module, X):
-    """``z_0, h_0, ..., h_{T-1}`` with ``h_t = z_{t+1} - z_t``, shape ``(T + 1, n, K)``."""
-
-    def forward(s):
-        stages = [
-            module.scores(head, g).double().cpu()
-            for head, g in zip(module.heads, module.representations(X[s]))
-        ]
-        return torch.stack(stages)
-
-    with torch.no_grad(), inference_mode(module) as module:
-        stages = torch.cat(map_batches(forward, len(X), BATCH_SIZE), dim=1).numpy()
-    return np.concatenate([stages[:1], np.diff(stages, axis=0)])
-
-
-def feature_ensemble(module, X):
-    """``b_T + W_T g_0`` and ``W_T (g_{t+1} - g_t)``, shape ``(T + 1, n, K)``.
-
-    With skip connections ``g_{t+1} - g_t = nu f_t(g_t)``; the differences keep
-    the sum equal to the final scores for a plain network too.
-    """
-    head = module.heads[module.n_blocks]
-    scale = module.output_scale.double().cpu().numpy()
-    weight = head.weight.detach().double().cpu().numpy().T * scale
-    # In float64, as the estimators' own decompositions: a float32 sum would
-    # round the bias of a regressor with a large offset.
-    bias = (
-        head.bias.detach().double() * module.output_scale.double() + module.output_offset.double()
-    ).cpu().numpy()
-
-    def forward(s):
-        gs = [g.double().cpu().numpy() for g in module.representations(X[s])]
-        parts = [gs[0] @ weight + bias]
-        parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
-        return np.stack(parts)
-
-    with torch.no_grad(), inference_mode(module) as module:
-        return np.concatenate(map_batches(forward, len(X), BATCH_SIZE), axis=1)
+    return _batched(module, X, forward)
 
 
 def decomposition(estimator, X, kind):
@@ -181,48 +130,16 @@ def decomposition(estimator, X, kind):
             contributions = contributions[..., None]
         return contributions
     X = validate_inputs(estimator, X)
-    if kind == "hypothesis":
-        return hypothesis_ensemble(module, X)
-    return feature_ensemble(module, X)
-
-
-def format_scores(estimator, scores):
-    """The estimator's output shape: single-output scores lose their last axis."""
-    fmt = getattr(estimator, "_format", None)
-    if fmt is not None:
-        return fmt(scores)
-    return scores[..., 0] if scores.shape[-1] == 1 else scores
-
-
-def labels(estimator, scores):
-    """Class labels of raw scores: the sign of a single score, else the argmax."""
-    if scores.shape[1] == 1:
-        return estimator.classes_[(scores[:, 0] > 0).astype(int)]
-    return estimator.classes_[scores.argmax(axis=1)]
-
-
-def probabilities(estimator, scores):
-    """Class probabilities of raw scores through the estimator's link.
-
-    The boosted estimators' loss knows its link (``expit(2 z)`` for the
-    exponential loss); other estimators are read as cross-entropy models,
-    ``expit(z)`` / ``softmax(z)``.
-    """
-    loss = getattr(estimator, "_loss", None)
-    if loss is not None and hasattr(loss, "proba"):
-        return loss.proba(scores)
-    if scores.shape[1] == 1:
-        p = expit(scores[:, 0])
-        return np.column_stack([1 - p, p])
-    return softmax(scores, axis=1)
-
-
-def _estimator_has(name):
-    return lambda self: hasattr(self.estimator, name)
+    return _batched(module, X, lambda m, x: m.contributions(x, kind), axis=1)
 
 
 class _FrozenNetwork(BaseEstimator):
     """Predictions of ``estimator`` computed from the scores of a modified network.
+
+    The mapping from scores to predictions is the estimators' own
+    (:class:`~sklearn_resboost._targets.ClassifierTargets`,
+    :class:`~sklearn_resboost._targets.RegressorTargets`), read through the
+    fitted state of ``estimator``.
 
     Parameters
     ----------
@@ -243,6 +160,17 @@ class _FrozenNetwork(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return True
 
+    @property
+    def _loss(self):
+        # An estimator of another package holding a ResNet is read as a
+        # cross-entropy model (the log loss's link).
+        loss = getattr(self.estimator, "_loss", None)
+        if loss is None:
+            binary, multiclass = CLASSIFICATION_LOSSES["log_loss"]
+            n_outputs = self.estimator.module_.output_scale.numel()
+            loss = binary(1) if n_outputs == 1 else multiclass(n_outputs)
+        return loss
+
     def _raw_scores(self, X):
         X_seen, tensor = self.inputs
         if X is not X_seen:
@@ -250,31 +178,17 @@ class _FrozenNetwork(BaseEstimator):
         return self.forward(tensor)
 
 
-class _FrozenClassifier(ClassifierMixin, _FrozenNetwork):
+class _FrozenClassifier(ClassifierMixin, ClassifierTargets, _FrozenNetwork):
     @property
     def classes_(self):
         return self.estimator.classes_
 
-    def predict(self, X):
-        return labels(self.estimator, self._raw_scores(X))
 
-    @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
-        return format_scores(self.estimator, self._raw_scores(X))
-
-    @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
-        return probabilities(self.estimator, self._raw_scores(X))
-
-    @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-
-class _FrozenRegressor(RegressorMixin, _FrozenNetwork):
-    def predict(self, X):
-        return format_scores(self.estimator, self._raw_scores(X))
+class _FrozenRegressor(RegressorMixin, RegressorTargets, _FrozenNetwork):
+    @property
+    def _y_ndim(self):
+        n_outputs = self.estimator.module_.output_scale.numel()
+        return getattr(self.estimator, "_y_ndim", 1 if n_outputs == 1 else 2)
 
 
 def frozen(estimator, forward, inputs):

@@ -1,0 +1,315 @@
+"""The one estimator base: what the boosted and the end-to-end estimators share.
+
+Their common parameters and constraints, the opening of ``fit`` (inputs,
+weights, targets), the network they start from, the prediction plumbing,
+the tags, the declaration of their fitted state, and pickling.
+"""
+
+import contextlib
+import inspect
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from ._device import (
+    EVAL_BATCH_SIZE,
+    available_device,
+    fetch,
+    inference_mode,
+    module_from_bytes,
+    module_to_bytes,
+    seeded,
+    storage_device,
+    to_storage,
+)
+from ._export import SkorchMixin
+from ._modules import ResNet, Stem, make_block
+from ._persistence import save
+from ._threads import limited_threads
+from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
+from ._validation import (
+    FLOAT32_MAX,
+    feature_normalisation,
+    validate_X,
+    weighted_rows,
+)
+
+# Seeds drawn from an estimator's generator are below this bound.
+MAX_SEED = np.iinfo(np.int32).max
+# Training sets larger than this turn early_stopping="auto" on, as in
+# HistGradientBoosting (the boosted regressor's threshold is lower).
+AUTO_EARLY_STOPPING_SAMPLES = 10_000
+
+
+class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
+    """What every estimator of the package shares.
+
+    The subclasses declare their fitted state in ``_fitted_schema``
+    (``{attribute: kind}``, the kinds of :data:`_persistence.FITTED_KINDS`):
+    the attributes ``fit`` may set, and the only ones a saved file may
+    restore. ``_block_count`` names where the number of blocks is kept.
+    """
+
+    _parameter_constraints = {
+        "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
+        "width": [Interval(Integral, 1, None, closed="left")],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "block": [StrOptions({"mlp"}), callable],
+        "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
+        "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "mixed_precision": ["boolean"],
+        "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _fitted_schema = {
+        "module_": "network", "device_": "device", "n_features_in_": "count",
+        "feature_names_in_": "names", "_loss": "loss",
+    }  # fmt: skip
+
+    _auto_early_stopping_samples = AUTO_EARLY_STOPPING_SAMPLES
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        loss,
+        learning_rate,
+        width,
+        hidden_size,
+        block,
+        lr,
+        weight_decay,
+        dropout,
+        input_noise,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        tol,
+        mixed_precision,
+        device,
+        n_threads,
+        random_state,
+        verbose,
+    ):
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.width = width
+        self.hidden_size = hidden_size
+        self.block = block
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.input_noise = input_noise
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.mixed_precision = mixed_precision
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- hooks supplied by the classifier and the regressor -------------------
+
+    @abstractmethod
+    def _encode_target(self, y):
+        """Validate ``y``; return ``(y_encoded, loss)``; set the target attributes."""
+
+    @abstractmethod
+    def _target_tensor(self, y, device, offset, scale):
+        """Encoded targets in head units, as a tensor of the dtype the loss expects."""
+
+    def _head_targets(self, y, offset, scale):
+        """Encoded targets in head units (the regressor standardises them)."""
+        return y
+
+    def _output_transform(self, y, sample_weight, n_outputs):
+        """Offset and scale from head units to output units (identity here)."""
+        return np.zeros(n_outputs), np.ones(n_outputs)
+
+    def _class_sample_weight(self, y, sample_weight):
+        return sample_weight
+
+    def _check_weighted_target(self, y):
+        """Check the target once zero-weight samples are dropped."""
+
+    def _stratify(self, y):
+        return None
+
+    # -- fitting ---------------------------------------------------------------
+
+    def _is_fitted(self):
+        return hasattr(self, "module_")
+
+    def _continues(self):
+        """Whether this ``fit`` adds to the fitted network (a warm start)."""
+        return False
+
+    def _fit_data(self, X, y, sample_weight):
+        """The opening of ``fit``: checked inputs, encoded targets and weights, the loss.
+
+        Returns ``(X, y, sample_weight, loss)`` without the rows whose weight
+        float32 training cannot hold.
+        """
+        is_regressor = isinstance(self, RegressorMixin)
+        X, y = validate_X(
+            self,
+            X,
+            y,
+            reset=not self._continues(),
+            multi_output=is_regressor,
+            y_numeric=is_regressor,
+        )
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        y, loss = self._encode_target(y)
+        sample_weight = self._class_sample_weight(y, sample_weight)
+        X, y, sample_weight = weighted_rows(X, y, sample_weight)
+        self._check_weighted_target(y)
+        return X, y, sample_weight, loss
+
+    def _new_network(self, X, n_outputs, prior, offset, scale, seed, n_blocks=0, skip=True):
+        """A network with ``n_blocks`` blocks whose every head predicts the prior.
+
+        The stem's normalisation is fitted on ``X``; ``offset`` and ``scale``
+        map head units to output units. Weights are drawn under ``seed``.
+        """
+        with seeded(seed, torch.device("cpu")):
+            stem = Stem(X.shape[1], self.width, self.input_noise)
+            network = ResNet(stem, n_outputs, self.learning_rate, skip=skip)
+            for _ in range(n_blocks):
+                network.blocks.append(
+                    make_block(
+                        self.block, self.width, self.hidden_size, self.dropout, zero_init=skip
+                    )
+                )
+            for _ in range(n_blocks + 1):
+                network.heads.append(torch.nn.Linear(self.width, n_outputs))
+        stem.set_normalisation(*feature_normalisation(X))
+        with torch.no_grad():
+            for head in network.heads:
+                head.weight.zero_()
+                head.bias.copy_(torch.as_tensor(prior))
+            network.output_offset.copy_(torch.as_tensor(offset))
+            network.output_scale.copy_(torch.as_tensor(scale))
+        return network
+
+    # -- inference -------------------------------------------------------------
+
+    def _validate_X(self, X, stream=False):
+        """``X`` validated, as a float32 tensor on the device.
+
+        With ``stream``, rows too large for the device's free memory stay on
+        the host (pinned) for the caller to copy batch by batch.
+        """
+        check_is_fitted(self)
+        X = validate_X(self, X, reset=False)
+        if not X.flags.writeable:
+            # torch cannot wrap read-only memory (DataFrames, memmaps) without a copy.
+            X = X.copy()
+        storage = self.device_
+        if stream:
+            storage = storage_device(self.device_, 4 * X.shape[0] * (X.shape[1] + 2 * self.width))
+        return to_storage(X, torch.float32, self.device_, storage)
+
+    @contextlib.contextmanager
+    def _inference(self, X):
+        """Validate ``X`` and yield ``(network, X, batch)`` ready for an inference pass.
+
+        ``batch(s)`` is the slice ``s`` of the rows on the network's device.
+        """
+        X = self._validate_X(X, stream=True)
+        with (
+            limited_threads(self.n_threads),
+            inference_mode(self.module_) as network,
+            torch.no_grad(),
+        ):
+            yield network, X, lambda s: fetch(X[s], self.device_)
+
+    def _raw_scores(self, X):
+        """Scores of the final stage in output units, shape (n_samples, K), float64."""
+        with self._inference(X) as (network, X, _):
+            scores = evaluate(network, X, EVAL_BATCH_SIZE, self.device_)
+        return scores.double().cpu().numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        # Densified up to MAX_DENSE_CELLS cells.
+        tags.input_tags.sparse = True
+        return tags
+
+    # -- persistence -----------------------------------------------------------
+
+    def __getstate__(self):
+        # The network is pickled as torch.save bytes, so that unpickling can
+        # map it to a device this machine has.
+        state = super().__getstate__()
+        if "module_" in state:
+            state = dict(state)
+            state["module_"] = module_to_bytes(self.module_)
+        return state
+
+    def __setstate__(self, state):
+        # Unpickling on a machine without the fitted device (no CUDA, fewer
+        # GPUs) puts the network on the CPU with a DeviceWarning.
+        if "module_" in state and isinstance(state["module_"], bytes):
+            state = dict(state)
+            state["module_"], state["device_"] = module_from_bytes(
+                state["module_"], available_device(state["device_"])
+            )
+        # A pickle written before a parameter existed gets its default, as
+        # load() gives it.
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty and name not in state
+        }
+        super().__setstate__({**defaults, **state})
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` in the safe format.
+
+        The file is a safetensors file: the weights as tensors and everything
+        else as JSON. :func:`sklearn_resboost.load` reads it back without
+        running any code from the file, so it is safe to load files from
+        untrusted sources, unlike pickle or joblib files.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Destination file; it is overwritten. ``.safetensors`` is the
+            customary suffix. A path is written atomically: the model goes to
+            a temporary file in the same folder, which replaces ``path`` only
+            once it is complete, so a failed save (a full disk, a file-size
+            limit) leaves an existing file as it was. A file object opened
+            for binary writing (``io.BytesIO``, ``open(..., "wb")``) receives
+            the bytes as they are.
+
+        Raises
+        ------
+        ValueError
+            If a parameter or attribute cannot be written as data: a callable
+            ``block`` (a custom block is code and would have to be executed on
+            load), skorch ``callbacks``, or an attribute of an unknown type.
+            Use pickle or joblib for such models.
+        sklearn.exceptions.NotFittedError
+            If the estimator is not fitted.
+        """
+        save(self, path)
