@@ -118,13 +118,13 @@ def main(argv=None):
     memory = {}
     for blocks in (4, 64):
         memory["BoostResNet", blocks] = peak_gpu_memory(
-            lambda: BoostResNetClassifier(
+            lambda blocks=blocks: BoostResNetClassifier(
                 n_estimators=blocks, epochs_per_block=1, batch_size=4096,
                 early_stopping=False, device="cuda", random_state=0,
             ), Xm, ym,
         )
         memory["ResNet (end to end)", blocks] = peak_gpu_memory(
-            lambda: ResNetClassifier(
+            lambda blocks=blocks: ResNetClassifier(
                 n_blocks=blocks, max_epochs=1, batch_size=4096, early_stopping=False,
                 device="cuda", random_state=0,
             ), Xm, ym,

@@ -6,8 +6,7 @@ from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "BoostResNetClassifier",

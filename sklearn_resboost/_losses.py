@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from scipy.special import expit, log_expit, log_softmax, softmax
 
-
 _LOG_FLOAT64_MAX = math.log(np.finfo(np.float64).max)
 
 

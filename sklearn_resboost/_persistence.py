@@ -1,4 +1,4 @@
-"""Persistence: pickling across devices, and a safe file format that runs no code on load.
+"""The safe file format: save and load fitted estimators without running code on load.
 
 The safe format is a single `safetensors <https://huggingface.co/docs/safetensors>`_
 file. Its tensors are the network's ``state_dict`` (``module.*``) and the numeric
@@ -8,9 +8,15 @@ everything else: the estimator's class name, its parameters, its fitted
 attributes, a description of the network from which the network is rebuilt,
 the format version and the versions that wrote the file, and a SHA-256 digest
 of the document and the tensors. Loading parses JSON and raw tensors only,
-looks the class up in a fixed list of this package's estimators and rebuilds
-the network from the package's own modules, so a file can change numbers but
-never run code.
+looks the class up among the estimator classes that registered themselves
+(:func:`register_estimator`) and rebuilds the network from the package's own
+modules, so a file can change numbers but never run code. The format knows
+the estimators only through that registry and the fitted state each class
+declares (``_fitted_schema``); it imports none of them.
+
+The safetensors header is parsed here rather than by ``safetensors.safe_open``,
+which needs a file on disk: ``load`` also reads file objects, and the header is
+checked (foreign formats, nesting depth) before any tensor is read.
 """
 
 import contextlib
@@ -33,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._device import available_device, resolve_device
 from ._modules import MLPBlock, ResNet, Stem
+from ._version import __version__
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads
 #: this version and older ones.
@@ -209,7 +216,6 @@ def save(estimator, path):
     """
     import sklearn
 
-    from . import __version__
 
     if _ESTIMATORS.get(type(estimator).__name__) is not type(estimator):
         raise ValueError(f"{type(estimator).__name__} is not an estimator of sklearn_resboost.")
@@ -369,7 +375,6 @@ def _read(path):
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _corrupt(path, f"format_version {version!r} is not a positive integer")
     if version > FORMAT_VERSION:
-        from . import __version__
 
         raise ValueError(
             f"{path} was written in format version {version} by a newer sklearn_resboost; "

@@ -23,7 +23,6 @@ from ._device import EVAL_BATCH_SIZE, autocast
 from ._trainer import adamw, training_out_of_memory, weight_matrices
 
 
-
 class TensorBatches:
     """Batches of a skorch ``Dataset`` of tensors, by slicing.
 
@@ -82,10 +81,7 @@ class SupervisedStages(nn.Module):
     def _scores(self, x):
         network = self.network
         if not self.all_stages:
-            g = None
-            for g in network.representations(x):
-                pass
-            return network.heads[network.n_blocks](g)
+            return network.stage(x, network.n_blocks)[1]
         gs = list(network.representations(x))
         return torch.stack([head(g) for head, g in zip(network.heads[1:], gs[1:])])
 

@@ -26,7 +26,6 @@ from .._trainer import map_batches
 from .._validation import validate_X
 
 
-
 def check_network(estimator):
     """Return the fitted ``ResNet`` of ``estimator``, or raise a clear error."""
     check_is_fitted(estimator)

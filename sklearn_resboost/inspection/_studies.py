@@ -9,8 +9,8 @@ from scipy.stats import kendalltau
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._trainer import map_batches
 from .._device import inference_mode
+from .._trainer import map_batches
 from ._network import (
     PathGradients,
     check_counts,
