@@ -105,7 +105,7 @@ def scores_through(module, X, blocks):
     return _batched(module, X, lambda m, x: m.scores_through(x, blocks).double().cpu().numpy())
 
 
-def stage_scores(module, X, stage):
+def scores_at_stage(module, X, stage):
     """Scores of the head of ``stage`` on ``g_stage``, float64 of shape ``(n_samples, K)``."""
 
     def forward(m, x):

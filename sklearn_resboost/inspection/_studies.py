@@ -19,8 +19,8 @@ from ._network import (
     encode_targets,
     frozen,
     make_scorer,
+    scores_at_stage,
     scores_through,
-    stage_scores,
     validate_inputs,
 )
 
@@ -543,6 +543,6 @@ def staged_scores(estimator, X, y, *, scoring=None):
     score = _scorer_of(estimator, X, y, scoring)
     stages = np.arange(module.n_blocks + 1)
     scores = np.array(
-        [score(lambda x, t=t: stage_scores(module, x, t)) for t in stages], dtype=float
+        [score(lambda x, t=t: scores_at_stage(module, x, t)) for t in stages], dtype=float
     )
     return Bunch(stages=stages, scores=scores)
