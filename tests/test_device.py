@@ -15,9 +15,9 @@ from sklearn_resboost import (
 )
 from sklearn_resboost._device import (
     autocast,
+    available_device,
     fetch,
     inference_mode,
-    available_device,
     module_from_bytes,
     module_to_bytes,
     resolve_device,

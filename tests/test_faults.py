@@ -19,9 +19,11 @@ from sklearn_resboost import (
     BoostResNetRegressor,
     ResNetClassifier,
     ResNetRegressor,
+    _base,
+    _boost,
+    _skorch,
     inspection,
 )
-from sklearn_resboost import _base, _boost, _resnet, _skorch
 from sklearn_resboost._modules import MLPBlock, Stem
 from sklearn_resboost._trainer import RoundTrainer, map_batches
 
@@ -170,7 +172,7 @@ def test_inference_empties_the_cuda_cache_between_tries(fitted):
 
 
 def test_inference_out_of_memory_with_one_row_is_a_clear_error(fitted):
-    for est, X, y in fitted:
+    for est, X, _ in fitted:
         with _SmallDevice(0), pytest.raises(torch.OutOfMemoryError) as raised:
             est.predict(X)
         assert str(raised.value).startswith(

@@ -15,20 +15,25 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, get_scorer, r2_score
 
-from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, inspection
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ResNetClassifier,
+    inspection,
+)
 from sklearn_resboost.inspection import (
     DecompositionDisplay,
     LesionDisplay,
     PathLengthDisplay,
     ReorderDisplay,
     StagedScoresDisplay,
+    _network,
     gradient_by_path_length,
     lesion_study,
     path_length_distribution,
     reorder_study,
     staged_scores,
 )
-from sklearn_resboost.inspection import _network
 from sklearn_resboost.inspection._network import (
     PathGradients,
     encode_targets,

@@ -35,7 +35,7 @@ def test_exponential_matches_definition_for_moderate_scores(rng):
     y = rng.randint(0, 4, size=20)
     w = rng.uniform(0.5, 2, size=20)
     expected = np.average(
-        [sum(np.exp(z[i, l] - z[i, y[i]]) for l in range(4) if l != y[i]) for i in range(20)],
+        [sum(np.exp(z[i, k] - z[i, y[i]]) for k in range(4) if k != y[i]) for i in range(20)],
         weights=w,
     )
     value = MultinomialExponentialLoss(4).value(

@@ -121,8 +121,9 @@ def test_concurrent_limits_leave_every_thread_at_its_count(caller_threads):
     ],
 )
 def test_estimators_use_their_thread_count_and_restore_the_callers(make, params):
-    import sklearn_resboost
     from sklearn.datasets import make_classification
+
+    import sklearn_resboost
 
     X, y = make_classification(n_samples=80, n_features=4, random_state=0)
     seen = []

@@ -8,9 +8,9 @@ rewrites them after a change.
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,10 +26,8 @@ from sklearn_resboost import (
     BoostResNetRegressor,
     ResNetClassifier,
     ResNetRegressor,
+    _validation,
 )
-from sklearn_resboost import _validation
-
-TORCH_DIR = str(Path(torch.__file__).parent)
 from sklearn_resboost.inspection import (
     gradient_by_path_length,
     lesion_study,
@@ -37,6 +35,8 @@ from sklearn_resboost.inspection import (
     reorder_study,
     staged_scores,
 )
+
+TORCH_DIR = str(Path(torch.__file__).parent)
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "input_validation.rst"
 TABLE_START = ".. validation-tables-start"
