@@ -1,8 +1,9 @@
 """Property-based tests: random shapes, dtypes, labels and weights.
 
-Whatever the data, ``fit`` and the predictions either work or raise
-scikit-learn's errors (``ValueError``/``TypeError``); what works gives finite
-predictions whose decompositions sum to the decision function.
+Whatever the data, ``fit`` refuses exactly the inputs the package documents as
+invalid (with scikit-learn's ``ValueError`` and its message) and fits every
+other input; what is fitted gives finite predictions whose decompositions sum
+to the decision function.
 """
 
 import warnings
@@ -108,18 +109,57 @@ def _outputs(est, X):
     return outputs
 
 
+def _refusal(X, y, weights, classification):
+    """The documented refusal the generated data must get, or None for valid data."""
+    # In the order fit checks them: finiteness of X and y, then X's float32 range.
+    X64 = X.astype(np.float64)
+    if not np.all(np.isfinite(X64)):
+        return "Input X contains"
+    if not classification and not np.all(np.isfinite(y)):
+        return "Input y contains"
+    if np.abs(X64).max(initial=0) > FLOAT32_MAX:
+        return "Input X contains values beyond the float32 range"
+    if weights is not None:
+        if np.isnan(weights).any() or np.isinf(weights).any():
+            return "sample_weight|contains NaN|infinity"
+        if (weights < 0).any():
+            return "Negative values in data passed to"
+    if classification and y.dtype.kind == "f" and np.any(y != np.round(y)):
+        # scikit-learn reads non-integer float labels as a continuous target.
+        return "Unknown label type"
+    # Rows whose weight float32 cannot hold are dropped (documented in fit).
+    kept = np.ones(len(y), dtype=bool)
+    if weights is not None:
+        kept = weights > max(weights.max(initial=0), 0) * 1e-38
+        if not kept.any():
+            return "at least one non-zero|positive weight"
+    if classification and len(np.unique(y[kept])) < 2:
+        return "at least 2 classes"
+    if not classification:
+        # The targets' mean and spread must fit in float32 (they are standardised).
+        with np.errstate(all="ignore"):
+            target = y[kept].astype(np.float64)
+            moments = np.concatenate([np.atleast_1d(np.mean(target, axis=0)), np.atleast_1d(np.std(target, axis=0))])
+        if not np.all(np.isfinite(moments)) or np.abs(moments).max() > FLOAT32_MAX:
+            return "float32|y"
+    return None
+
+
 @pytest.mark.parametrize("name", ESTIMATORS)
 @FAST
 @given(data=st.data())
 def test_fit_and_predict_work_or_refuse_clearly(name, data):
     est = ESTIMATORS[name]()
     X, y, weights = data.draw(datasets(is_classifier(est)))
+    refusal = _refusal(X, y, weights, is_classifier(est))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            est.fit(X, y, sample_weight=weights)
-        except (ValueError, TypeError):
+        if refusal is not None:
+            with pytest.raises(ValueError, match=refusal):
+                est.fit(X, y, sample_weight=weights)
             return
+        # Valid data must be fitted: a refusal here fails the test.
+        est.fit(X, y, sample_weight=weights)
         outputs = _outputs(est, X)
     for output in outputs:
         assert np.all(np.isfinite(output)), name
@@ -134,11 +174,13 @@ def test_decompositions_sum_to_the_decision_function(name, data):
     X, y, weights = data.draw(datasets(is_classifier(est), finite=True))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            est.fit(X, y, sample_weight=weights)
-        except ValueError:
+        refusal = _refusal(X, y, weights, is_classifier(est))
+        if refusal is not None:
             # One class only, or no positive weight: refused, as it must be.
+            with pytest.raises(ValueError, match=refusal):
+                est.fit(X, y, sample_weight=weights)
             return
+        est.fit(X, y, sample_weight=weights)
         scores, *_ = outputs = _outputs(est, X)
     for output in outputs:
         assert np.all(np.isfinite(output))
