@@ -7,6 +7,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from _params import SMALL_BOOST
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -20,10 +21,8 @@ from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, _boost
 from sklearn_resboost._edges import is_perfect
 from sklearn_resboost._trainer import RoundTrainer
 
-SMALL = dict(
-    n_estimators=4, epochs_per_block=4, batch_size=32, lr=1e-2, width=16, hidden_size=16,
-    random_state=0,
-)
+# Four longer rounds: the telescoping and staged tests need several kept blocks.
+SMALL = {**SMALL_BOOST, "n_estimators": 4, "epochs_per_block": 4}
 
 
 def small_classifier(**params):

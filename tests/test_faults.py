@@ -10,6 +10,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from _params import TINY_BOOST, TINY_E2E
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -27,14 +28,8 @@ from sklearn_resboost import (
 from sklearn_resboost._modules import MLPBlock, Stem
 from sklearn_resboost._trainer import RoundTrainer, map_batches
 
-SMALL = dict(
-    n_estimators=3, epochs_per_block=2, batch_size=32, lr=1e-2, width=8, hidden_size=8,
-    device="cpu", random_state=0,
-)
-E2E = dict(
-    n_blocks=2, max_epochs=3, batch_size=32, lr=1e-2, width=8, hidden_size=8, device="cpu",
-    random_state=0,
-)
+SMALL = TINY_BOOST
+E2E = TINY_E2E
 # Inference batches of the tests; the simulated device fits at most LIMIT rows.
 EVAL_BATCH = 64
 LIMIT = 10

@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _params import SMALL_BOOST
 from joblib import parallel_config
 from sklearn.exceptions import NotFittedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -16,10 +17,7 @@ from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 # The device is explicit: worker processes do not inherit the test session's
 # rule that device="auto" means the CPU, and on a CUDA machine they would
 # train on the GPU while the reference fits on the CPU.
-SMALL = dict(
-    n_estimators=3, epochs_per_block=2, batch_size=32, lr=1e-2, width=16, hidden_size=16,
-    device="cpu", random_state=0,
-)
+SMALL = SMALL_BOOST
 GRID = {"n_estimators": [1, 2, 3]}
 CV = 2
 

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _params import SMALL_BOOST
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -29,10 +30,7 @@ from sklearn_resboost._losses import (
 )
 from sklearn_resboost._modules import MLPBlock
 
-SMALL = dict(
-    n_estimators=3, epochs_per_block=3, batch_size=32, lr=1e-2, width=16, hidden_size=16,
-    random_state=0,
-)
+SMALL = {**SMALL_BOOST, "epochs_per_block": 3}
 E2E = dict(n_blocks=3, max_epochs=10, batch_size=32, lr=1e-2, width=16, hidden_size=16,
            device="cpu", random_state=0)
 HUGE = 1e30
