@@ -906,8 +906,9 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         stops earlier when a stage fits the training rows perfectly (its
         hypothesis edge is 1 to float precision), as AdaBoost does.
     learning_rate : float, default=1.0
-        Shrinkage ``nu`` in (0, inf): ``g_{t+1} = g_t + nu f_t(g_t)``, and the
-        head's change in a round is trained as ``nu * delta``, so that it is
+        Shrinkage ``nu`` in (0, 3.4e38] (float32's range):
+        ``g_{t+1} = g_t + nu f_t(g_t)``, and the head's change in a round is
+        trained as ``nu * delta``, so that it is
         damped by the same factor. ``1.0`` (no shrinkage) scored best on the
         benchmark datasets; smaller values make more, weaker rounds.
     width : int, default=128
@@ -930,16 +931,17 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         round trains on, about 40 steps per epoch; on CUDA the bound is 1024
         instead of 256, since small batches leave a GPU idle.
     lr : float, default=1e-3
-        AdamW step size, in (0, inf).
+        AdamW step size, in (0, 1e18]: beyond, AdamW's float32
+        scalars overflow.
     weight_decay : float, default=1e-4
         AdamW weight decay of the blocks' (and in round 0 the stem's) weight
-        matrices, in [0, inf).
+        matrices, in [0, 1e18].
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
     input_noise : float, default=0.3
         Standard deviation of the Gaussian noise added to the standardised
         features while the stem trains (round 0, and fine-tuning), in units of
-        each feature's spread, in [0, inf). Training with input noise is a
+        each feature's spread, in [0, 3.4e38]. Training with input noise is a
         smoothness penalty (Bishop, 1995); 0 turns it off.
     subsample : float, default=1.0
         Fraction of training rows drawn (without replacement) for each round, in
@@ -957,7 +959,8 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     n_iter_no_change : int, default=10
         Rounds without an improvement larger than ``tol`` before stopping, in
         [1, inf); also the number of discarded rounds in a row (rounds that
-        raised the training loss) after which boosting stops.
+        did not decrease the training loss, or changed nothing) after which
+        boosting stops.
     tol : float, default=1e-7
         Minimum decrease of the validation loss counted as an improvement, in
         [0, inf).
@@ -1228,8 +1231,9 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     n_estimators : int, default=20
         Number of boosting rounds, i.e. residual blocks, in [1, inf).
     learning_rate : float, default=1.0
-        Shrinkage ``nu`` in (0, inf): ``g_{t+1} = g_t + nu f_t(g_t)``, and the
-        head's change in a round is trained as ``nu * delta``, so that it is
+        Shrinkage ``nu`` in (0, 3.4e38] (float32's range):
+        ``g_{t+1} = g_t + nu f_t(g_t)``, and the head's change in a round is
+        trained as ``nu * delta``, so that it is
         damped by the same factor. ``1.0`` (no shrinkage) scored best on the
         benchmark datasets; smaller values make more, weaker rounds.
     width : int, default=128
@@ -1249,16 +1253,17 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         round trains on, about 40 steps per epoch; on CUDA the bound is 1024
         instead of 256, since small batches leave a GPU idle.
     lr : float, default=1e-3
-        AdamW step size, in (0, inf).
+        AdamW step size, in (0, 1e18]: beyond, AdamW's float32
+        scalars overflow.
     weight_decay : float, default=1e-4
         AdamW weight decay of the blocks' (and in round 0 the stem's) weight
-        matrices, in [0, inf).
+        matrices, in [0, 1e18].
     dropout : float, default=0.0
         Dropout probability inside the MLP block, in [0, 1).
     input_noise : float, default=0.3
         Standard deviation of the Gaussian noise added to the standardised
         features while the stem trains (round 0, and fine-tuning), in units of
-        each feature's spread, in [0, inf). Training with input noise is a
+        each feature's spread, in [0, 3.4e38]. Training with input noise is a
         smoothness penalty (Bishop, 1995); 0 turns it off.
     subsample : float, default=1.0
         Fraction of training rows drawn for each round, in (0, 1].
@@ -1275,7 +1280,8 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     n_iter_no_change : int, default=10
         Rounds without an improvement larger than ``tol`` before stopping, in
         [1, inf); also the number of discarded rounds in a row (rounds that
-        raised the training loss) after which boosting stops.
+        did not decrease the training loss, or changed nothing) after which
+        boosting stops.
     tol : float, default=1e-7
         Minimum decrease of the validation loss counted as an improvement, in
         [0, inf).
