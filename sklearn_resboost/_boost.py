@@ -2,6 +2,7 @@
 
 import copy
 import math
+import re
 import sys
 import time
 import warnings
@@ -884,9 +885,100 @@ class BaseBoostResNet(BaseResNetEstimator):
         return self._contributions(X, "feature")
 
 
+# The parameters the classifier and the regressor document alike; each class
+# docstring names them as "<shared name>" lines.
+_SHARED_PARAMETERS = {
+    "learning_rate": """\
+    learning_rate : float, default=1.0
+        Shrinkage ``nu`` in (0, 3.4e38] (float32's range):
+        ``g_{t+1} = g_t + nu f_t(g_t)``, and the head's change in a round is
+        trained as ``nu * delta``, so that it is
+        damped by the same factor. ``1.0`` (no shrinkage) scored best on the
+        benchmark datasets; smaller values make more, weaker rounds.""",
+    "width": """\
+    width : int, default=128
+        Width of the residual stream, in [1, inf).""",
+    "hidden_size": """\
+    hidden_size : int, default=256
+        Hidden width of the default MLP block, in [1, inf).""",
+    "epochs_per_block": """\
+    epochs_per_block : int, default=10
+        Upper bound on the passes over the training rows in each round, in
+        [1, inf). A round ends earlier once its objective on the monitored
+        rows (the validation rows with early stopping, else its training rows)
+        has not improved for 3 epochs, and keeps its best epoch.""",
+    "batch_size": """\
+    batch_size : int or "auto", default="auto"
+        Rows per optimiser step, in [1, inf). ``"auto"`` uses
+        ``min(256, max(32, n_samples // 40))`` for the ``n_samples`` rows a
+        round trains on, about 40 steps per epoch; on CUDA the bound is 1024
+        instead of 256, since small batches leave a GPU idle.""",
+    "lr": """\
+    lr : float, default=1e-3
+        AdamW step size, in (0, 1e18]: beyond, AdamW's float32
+        scalars overflow.""",
+    "weight_decay": """\
+    weight_decay : float, default=1e-4
+        AdamW weight decay of the blocks' (and in round 0 the stem's) weight
+        matrices, in [0, 1e18].""",
+    "dropout": """\
+    dropout : float, default=0.0
+        Dropout probability inside the MLP block, in [0, 1).""",
+    "input_noise": """\
+    input_noise : float, default=0.3
+        Standard deviation of the Gaussian noise added to the standardised
+        features while the stem trains (round 0, and fine-tuning), in units of
+        each feature's spread, in [0, 3.4e38]. Training with input noise is a
+        smoothness penalty (Bishop, 1995); 0 turns it off.""",
+    "n_iter_no_change": """\
+    n_iter_no_change : int, default=10
+        Rounds without an improvement larger than ``tol`` before stopping, in
+        [1, inf); also the number of discarded rounds in a row (rounds that
+        did not decrease the training loss, or changed nothing) after which
+        boosting stops.""",
+    "tol": """\
+    tol : float, default=1e-7
+        Minimum decrease of the validation loss counted as an improvement, in
+        [0, inf).""",
+    "fine_tune_epochs": """\
+    fine_tune_epochs : int, default=0
+        Epochs of end-to-end training after boosting, in [0, inf)
+        ("BoostResNet + e2eBP"): the stem, every block and the heads of
+        stages ``1, ..., T`` are trained together through skorch, on the mean
+        of the stages' losses, so that staged predictions stay meaningful.
+        With early stopping it stops when the validation loss stops improving
+        and keeps its best epoch. ``train_score_`` still records the boosting
+        rounds only.""",
+    "mixed_precision": """\
+    mixed_precision : bool, default=False
+        Run the forward passes of training under bfloat16 autocast on CUDA;
+        the parameters, the loss and the optimiser stay in float32, and
+        prediction runs in float32. It has no effect on the CPU, where
+        bfloat16 is not faster. See the GPU page of the user guide for what
+        it gains.""",
+    "device": """\
+    device : str, default="auto"
+        Torch device; ``"auto"`` uses CUDA when available, else the CPU.""",
+    "n_threads": """\
+    n_threads : int or None, default=None
+        Number of torch CPU threads used during ``fit`` and prediction, in
+        [1, inf); the caller's count is restored afterwards. ``None`` uses
+        one thread: the networks' matrix products are too small to gain from
+        more threads on idle cores, and on busy cores 2 threads made fits 3
+        to 13 times slower (``benchmarks/threads.py``). Float results depend
+        on the thread count.""",
+}
+
+
+def _with_shared_parameters(doc):
+    """``doc`` with its ``<shared name>`` lines replaced by the shared parameter docs."""
+    return re.sub(r"^    <shared (\w+)>$", lambda m: _SHARED_PARAMETERS[m.group(1)], doc, flags=re.M)
+
+
 @register_estimator
 class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet):
-    """BoostResNet classifier: a residual network trained one block per boosting round.
+    __doc__ = _with_shared_parameters(
+        """BoostResNet classifier: a residual network trained one block per boosting round.
 
     Each round adds a residual block and a linear head on top of the frozen
     earlier blocks (Huang et al., "Learning Deep ResNet Blocks Sequentially
@@ -905,44 +997,20 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         Number of boosting rounds, i.e. residual blocks, in [1, inf). Boosting
         stops earlier when a stage fits the training rows perfectly (its
         hypothesis edge is 1 to float precision), as AdaBoost does.
-    learning_rate : float, default=1.0
-        Shrinkage ``nu`` in (0, 3.4e38] (float32's range):
-        ``g_{t+1} = g_t + nu f_t(g_t)``, and the head's change in a round is
-        trained as ``nu * delta``, so that it is
-        damped by the same factor. ``1.0`` (no shrinkage) scored best on the
-        benchmark datasets; smaller values make more, weaker rounds.
-    width : int, default=128
-        Width of the residual stream, in [1, inf).
-    hidden_size : int, default=256
-        Hidden width of the default MLP block, in [1, inf).
+    <shared learning_rate>
+    <shared width>
+    <shared hidden_size>
     block : "mlp" or callable, default="mlp"
         Residual branch. ``"mlp"`` is ``LayerNorm -> Linear -> ReLU -> Dropout
         -> Linear``; a callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
         parametrised layer is zero-initialised.
-    epochs_per_block : int, default=10
-        Upper bound on the passes over the training rows in each round, in
-        [1, inf). A round ends earlier once its objective on the monitored
-        rows (the validation rows with early stopping, else its training rows)
-        has not improved for 3 epochs, and keeps its best epoch.
-    batch_size : int or "auto", default="auto"
-        Rows per optimiser step, in [1, inf). ``"auto"`` uses
-        ``min(256, max(32, n_samples // 40))`` for the ``n_samples`` rows a
-        round trains on, about 40 steps per epoch; on CUDA the bound is 1024
-        instead of 256, since small batches leave a GPU idle.
-    lr : float, default=1e-3
-        AdamW step size, in (0, 1e18]: beyond, AdamW's float32
-        scalars overflow.
-    weight_decay : float, default=1e-4
-        AdamW weight decay of the blocks' (and in round 0 the stem's) weight
-        matrices, in [0, 1e18].
-    dropout : float, default=0.0
-        Dropout probability inside the MLP block, in [0, 1).
-    input_noise : float, default=0.3
-        Standard deviation of the Gaussian noise added to the standardised
-        features while the stem trains (round 0, and fine-tuning), in units of
-        each feature's spread, in [0, 3.4e38]. Training with input noise is a
-        smoothness penalty (Bishop, 1995); 0 turns it off.
+    <shared epochs_per_block>
+    <shared batch_size>
+    <shared lr>
+    <shared weight_decay>
+    <shared dropout>
+    <shared input_noise>
     subsample : float, default=1.0
         Fraction of training rows drawn (without replacement) for each round, in
         (0, 1].
@@ -956,40 +1024,15 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     validation_fraction : float, default=0.1
         Fraction of the training data set aside (stratified) for early
         stopping, in (0, 1).
-    n_iter_no_change : int, default=10
-        Rounds without an improvement larger than ``tol`` before stopping, in
-        [1, inf); also the number of discarded rounds in a row (rounds that
-        did not decrease the training loss, or changed nothing) after which
-        boosting stops.
-    tol : float, default=1e-7
-        Minimum decrease of the validation loss counted as an improvement, in
-        [0, inf).
+    <shared n_iter_no_change>
+    <shared tol>
     warm_start : bool, default=False
         Keep the fitted blocks and train only new ones when ``fit`` is called
         again with a larger ``n_estimators``.
-    fine_tune_epochs : int, default=0
-        Epochs of end-to-end training after boosting, in [0, inf)
-        ("BoostResNet + e2eBP"): the stem, every block and the heads of
-        stages ``1, ..., T`` are trained together through skorch, on the mean
-        of the stages' losses, so that staged predictions stay meaningful.
-        With early stopping it stops when the validation loss stops improving
-        and keeps its best epoch. ``train_score_`` still records the boosting
-        rounds only.
-    mixed_precision : bool, default=False
-        Run the forward passes of training under bfloat16 autocast on CUDA;
-        the parameters, the loss and the optimiser stay in float32, and
-        prediction runs in float32. It has no effect on the CPU, where
-        bfloat16 is not faster. See the GPU page of the user guide for what
-        it gains.
-    device : str, default="auto"
-        Torch device; ``"auto"`` uses CUDA when available, else the CPU.
-    n_threads : int or None, default=None
-        Number of torch CPU threads used during ``fit`` and prediction, in
-        [1, inf); the caller's count is restored afterwards. ``None`` uses
-        one thread: the networks' matrix products are too small to gain from
-        more threads on idle cores, and on busy cores 2 threads made fits 3
-        to 13 times slower (``benchmarks/threads.py``). Float results depend
-        on the thread count.
+    <shared fine_tune_epochs>
+    <shared mixed_precision>
+    <shared device>
+    <shared n_threads>
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
     random_state : int, RandomState instance or None, default=None
@@ -1058,6 +1101,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     >>> len(list(clf.staged_predict(X[:3]))) == clf.n_estimators_
     True
     """
+    )
 
     _parameter_constraints = {
         **BaseBoostResNet._parameter_constraints,
@@ -1214,7 +1258,8 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
 
 @register_estimator
 class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
-    """BoostResNet regressor: a residual network trained one block per boosting round.
+    __doc__ = _with_shared_parameters(
+        """BoostResNet regressor: a residual network trained one block per boosting round.
 
     Each round adds a residual block and a linear head on top of the frozen
     earlier blocks (Huang et al., ICML 2018). With the squared error, fitting
@@ -1230,41 +1275,17 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         Loss minimised in each round.
     n_estimators : int, default=20
         Number of boosting rounds, i.e. residual blocks, in [1, inf).
-    learning_rate : float, default=1.0
-        Shrinkage ``nu`` in (0, 3.4e38] (float32's range):
-        ``g_{t+1} = g_t + nu f_t(g_t)``, and the head's change in a round is
-        trained as ``nu * delta``, so that it is
-        damped by the same factor. ``1.0`` (no shrinkage) scored best on the
-        benchmark datasets; smaller values make more, weaker rounds.
-    width : int, default=128
-        Width of the residual stream, in [1, inf).
-    hidden_size : int, default=256
-        Hidden width of the default MLP block, in [1, inf).
+    <shared learning_rate>
+    <shared width>
+    <shared hidden_size>
     block : "mlp" or callable, default="mlp"
         Residual branch; see :class:`BoostResNetClassifier`.
-    epochs_per_block : int, default=10
-        Upper bound on the passes over the training rows in each round, in
-        [1, inf). A round ends earlier once its objective on the monitored
-        rows (the validation rows with early stopping, else its training rows)
-        has not improved for 3 epochs, and keeps its best epoch.
-    batch_size : int or "auto", default="auto"
-        Rows per optimiser step, in [1, inf). ``"auto"`` uses
-        ``min(256, max(32, n_samples // 40))`` for the ``n_samples`` rows a
-        round trains on, about 40 steps per epoch; on CUDA the bound is 1024
-        instead of 256, since small batches leave a GPU idle.
-    lr : float, default=1e-3
-        AdamW step size, in (0, 1e18]: beyond, AdamW's float32
-        scalars overflow.
-    weight_decay : float, default=1e-4
-        AdamW weight decay of the blocks' (and in round 0 the stem's) weight
-        matrices, in [0, 1e18].
-    dropout : float, default=0.0
-        Dropout probability inside the MLP block, in [0, 1).
-    input_noise : float, default=0.3
-        Standard deviation of the Gaussian noise added to the standardised
-        features while the stem trains (round 0, and fine-tuning), in units of
-        each feature's spread, in [0, 3.4e38]. Training with input noise is a
-        smoothness penalty (Bishop, 1995); 0 turns it off.
+    <shared epochs_per_block>
+    <shared batch_size>
+    <shared lr>
+    <shared weight_decay>
+    <shared dropout>
+    <shared input_noise>
     subsample : float, default=1.0
         Fraction of training rows drawn for each round, in (0, 1].
     early_stopping : "auto" or bool, default="auto"
@@ -1277,39 +1298,14 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         0.36 on ``load_diabetes``).
     validation_fraction : float, default=0.1
         Fraction of the training data set aside for early stopping, in (0, 1).
-    n_iter_no_change : int, default=10
-        Rounds without an improvement larger than ``tol`` before stopping, in
-        [1, inf); also the number of discarded rounds in a row (rounds that
-        did not decrease the training loss, or changed nothing) after which
-        boosting stops.
-    tol : float, default=1e-7
-        Minimum decrease of the validation loss counted as an improvement, in
-        [0, inf).
+    <shared n_iter_no_change>
+    <shared tol>
     warm_start : bool, default=False
         Keep the fitted blocks and train only new ones on the next ``fit``.
-    fine_tune_epochs : int, default=0
-        Epochs of end-to-end training after boosting, in [0, inf)
-        ("BoostResNet + e2eBP"): the stem, every block and the heads of
-        stages ``1, ..., T`` are trained together through skorch, on the mean
-        of the stages' losses, so that staged predictions stay meaningful.
-        With early stopping it stops when the validation loss stops improving
-        and keeps its best epoch. ``train_score_`` still records the boosting
-        rounds only.
-    mixed_precision : bool, default=False
-        Run the forward passes of training under bfloat16 autocast on CUDA;
-        the parameters, the loss and the optimiser stay in float32, and
-        prediction runs in float32. It has no effect on the CPU, where
-        bfloat16 is not faster. See the GPU page of the user guide for what
-        it gains.
-    device : str, default="auto"
-        Torch device; ``"auto"`` uses CUDA when available, else the CPU.
-    n_threads : int or None, default=None
-        Number of torch CPU threads used during ``fit`` and prediction, in
-        [1, inf); the caller's count is restored afterwards. ``None`` uses
-        one thread: the networks' matrix products are too small to gain from
-        more threads on idle cores, and on busy cores 2 threads made fits 3
-        to 13 times slower (``benchmarks/threads.py``). Float results depend
-        on the thread count.
+    <shared fine_tune_epochs>
+    <shared mixed_precision>
+    <shared device>
+    <shared n_threads>
     alpha : float, default=0.9
         Quantile of the absolute residuals of the prior that sets the Huber
         loss's ``delta``, in (0, 1). Only used with ``loss="huber"``.
@@ -1365,6 +1361,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     >>> bool(reg.score(X, y) > 0.8)
     True
     """
+    )
 
     _parameter_constraints = {
         **BaseBoostResNet._parameter_constraints,
