@@ -4,10 +4,11 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 
-# Small models, as scikit-learn shrinks its own boosting models for these checks.
+# Small models (5 blocks, width 32), as scikit-learn shrinks its own boosting
+# models for these checks.
 ESTIMATORS = [
-    BoostResNetClassifier(n_estimators=5, random_state=0),
-    BoostResNetRegressor(n_estimators=5, random_state=0),
+    BoostResNetClassifier(n_estimators=5, width=32, hidden_size=32, random_state=0),
+    BoostResNetRegressor(n_estimators=5, width=32, hidden_size=32, random_state=0),
 ]
 
 SAMPLE_WEIGHT_REASON = (
