@@ -21,16 +21,17 @@ from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor, _boost
 from sklearn_resboost._edges import is_perfect
 from sklearn_resboost._trainer import RoundTrainer
 
-# Four longer rounds: the telescoping and staged tests need several kept blocks.
-SMALL = {**SMALL_BOOST, "n_estimators": 4, "epochs_per_block": 4}
+# Four rounds, to sabotage, poison or interrupt a later one; four epochs each,
+# so that a round can fit separable blobs perfectly.
+BOOST = {**SMALL_BOOST, "n_estimators": 4, "epochs_per_block": 4}
 
 
 def small_classifier(**params):
-    return BoostResNetClassifier(**{**SMALL, **params})
+    return BoostResNetClassifier(**{**BOOST, **params})
 
 
 def small_regressor(**params):
-    return BoostResNetRegressor(**{**SMALL, **params})
+    return BoostResNetRegressor(**{**BOOST, **params})
 
 
 def fitted_cases(binary_data, multiclass_data, regression_data):
@@ -274,7 +275,7 @@ def test_new_block_starts_as_identity(binary_data):
     X, y = binary_data
     clf = small_classifier()
     block = clf._make_block()
-    g = torch.randn(5, SMALL["width"])
+    g = torch.randn(5, BOOST["width"])
     assert torch.equal(block(g), torch.zeros_like(g))
 
 

@@ -6,6 +6,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from _params import TINY_BOOST
 
 from sklearn_resboost import (
     BoostResNetClassifier,
@@ -71,8 +72,8 @@ def test_cuda_saved_module_maps_to_cpu():
 
 def test_unpickling_a_cuda_model_without_cuda(binary_data):
     X, y = binary_data
-    clf = BoostResNetClassifier(n_estimators=2, epochs_per_block=1, width=8, hidden_size=8, random_state=0)
-    clf.fit(X, y)
+    # As if device="auto" had found CUDA.
+    clf = BoostResNetClassifier(**{**TINY_BOOST, "device": "auto"}).fit(X, y)
     state = clf.__getstate__()
     state["device_"] = torch.device("cuda", 0)
     restored = BoostResNetClassifier.__new__(BoostResNetClassifier)
@@ -110,10 +111,8 @@ def test_cuda_fit_is_reproducible(binary_data):
 
 def test_mixed_precision_has_no_effect_on_the_cpu(binary_data):
     X, y = binary_data
-    params = dict(n_estimators=2, epochs_per_block=2, width=8, hidden_size=8, device="cpu",
-                  random_state=0)
-    plain = BoostResNetClassifier(**params).fit(X, y)
-    mixed = BoostResNetClassifier(mixed_precision=True, **params).fit(X, y)
+    plain = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
+    mixed = BoostResNetClassifier(**TINY_BOOST, mixed_precision=True).fit(X, y)
     np.testing.assert_array_equal(mixed.decision_function(X), plain.decision_function(X))
     with autocast(torch.device("cpu"), True):
         assert torch.mm(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.float32

@@ -28,8 +28,6 @@ from sklearn_resboost import (
 from sklearn_resboost._modules import MLPBlock, Stem
 from sklearn_resboost._trainer import RoundTrainer, map_batches
 
-SMALL = TINY_BOOST
-E2E = TINY_E2E
 # Inference batches of the tests; the simulated device fits at most LIMIT rows.
 EVAL_BATCH = 64
 LIMIT = 10
@@ -78,10 +76,10 @@ def fitted():
     X_c, y_c = _data(True)
     X_r, y_r = _data(False)
     return [
-        (BoostResNetClassifier(**SMALL).fit(X_c, y_c), X_c, y_c),
-        (BoostResNetRegressor(**SMALL).fit(X_r, y_r), X_r, y_r),
-        (ResNetClassifier(**E2E).fit(X_c, y_c), X_c, y_c),
-        (ResNetRegressor(**E2E).fit(X_r, y_r), X_r, y_r),
+        (BoostResNetClassifier(**TINY_BOOST).fit(X_c, y_c), X_c, y_c),
+        (BoostResNetRegressor(**TINY_BOOST).fit(X_r, y_r), X_r, y_r),
+        (ResNetClassifier(**TINY_E2E).fit(X_c, y_c), X_c, y_c),
+        (ResNetRegressor(**TINY_E2E).fit(X_r, y_r), X_r, y_r),
     ]
 
 
@@ -196,8 +194,8 @@ def _fails_in_round(bad_round):
 
     def block(width):
         if next(rounds) == bad_round:
-            return _OutOfMemoryInTraining(width, SMALL["hidden_size"])
-        return MLPBlock(width, SMALL["hidden_size"])
+            return _OutOfMemoryInTraining(width, TINY_BOOST["hidden_size"])
+        return MLPBlock(width, TINY_BOOST["hidden_size"])
 
     return block
 
@@ -206,7 +204,7 @@ def _fails_in_round(bad_round):
 @pytest.mark.parametrize("bad_round", [0, 2])
 def test_training_out_of_memory_is_clear_and_keeps_the_finished_rounds(make, bad_round):
     X, y = _data(make is BoostResNetClassifier)
-    est = make(**{**SMALL, "n_estimators": 4}, block=_fails_in_round(bad_round))
+    est = make(**{**TINY_BOOST, "n_estimators": 4}, block=_fails_in_round(bad_round))
     with pytest.raises(torch.OutOfMemoryError) as raised:
         est.fit(X, y)
     message = str(raised.value)
@@ -227,7 +225,7 @@ def test_training_step_out_of_memory_names_the_batch_size():
     X, y = _data(True)
     with mock.patch.object(MLPBlock, "forward", _forward_out_of_memory_in_training):
         with pytest.raises(torch.OutOfMemoryError, match="training step with batch_size=32 rows"):
-            BoostResNetClassifier(**SMALL).fit(X, y)
+            BoostResNetClassifier(**TINY_BOOST).fit(X, y)
 
 
 @pytest.mark.parametrize("make", [ResNetClassifier, ResNetRegressor])
@@ -235,7 +233,7 @@ def test_end_to_end_training_out_of_memory_is_clear(make):
     X, y = _data(make is ResNetClassifier)
     with mock.patch.object(MLPBlock, "forward", _forward_out_of_memory_in_training):
         with pytest.raises(torch.OutOfMemoryError) as raised:
-            make(**E2E).fit(X, y)
+            make(**TINY_E2E).fit(X, y)
     assert str(raised.value).startswith(
         "Out of device memory in end-to-end training with batch_size=32 rows"
     )
@@ -258,7 +256,7 @@ def _interrupt_in_round(bad_round):
 def test_interrupt_in_round_zero_leaves_the_prior(make):
     X, y = _data(make is BoostResNetClassifier)
     with _interrupt_in_round(0), pytest.warns(UserWarning, match="interrupted during round 0"):
-        est = make(**SMALL).fit(X, y)
+        est = make(**TINY_BOOST).fit(X, y)
     assert est.n_estimators_ == 0
     assert len(est.module_.heads) == 1 and len(est.module_.blocks) == 0
     if is_classifier(est):
@@ -279,9 +277,9 @@ def test_interrupt_in_round_zero_leaves_the_prior(make):
 def test_interrupt_in_a_later_round_keeps_the_earlier_ones():
     X, y = _data(True)
     with _interrupt_in_round(2), pytest.warns(UserWarning, match="round 2; the unfinished round"):
-        est = BoostResNetClassifier(**{**SMALL, "n_estimators": 5}).fit(X, y)
+        est = BoostResNetClassifier(**{**TINY_BOOST, "n_estimators": 5}).fit(X, y)
     assert est.n_estimators_ == 2
-    reference = BoostResNetClassifier(**{**SMALL, "n_estimators": 2}).fit(X, y)
+    reference = BoostResNetClassifier(**{**TINY_BOOST, "n_estimators": 2}).fit(X, y)
     np.testing.assert_allclose(est.decision_function(X), reference.decision_function(X))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -291,7 +289,7 @@ def test_interrupt_in_a_later_round_keeps_the_earlier_ones():
 def test_warm_start_after_an_interrupted_round_reaches_n_estimators():
     X, y = _data(True)
     with _interrupt_in_round(1), pytest.warns(UserWarning, match="interrupted during round 1"):
-        est = BoostResNetClassifier(**{**SMALL, "n_estimators": 4}).fit(X, y)
+        est = BoostResNetClassifier(**{**TINY_BOOST, "n_estimators": 4}).fit(X, y)
     assert est.n_estimators_ == 1
     # The interrupted round is not counted as run.
     assert est._n_rounds == 1 and est.stop_reason_ == "interrupted"
@@ -303,7 +301,7 @@ def test_warm_start_after_an_interrupted_round_reaches_n_estimators():
 def test_a_fit_that_keeps_no_block_warns(make):
     X, y = _data(make is BoostResNetClassifier)
     with pytest.warns(ConvergenceWarning, match="kept no block.*predicts the prior.*lr"):
-        est = make(**{**SMALL, "lr": 10.0, "n_iter_no_change": 2}).fit(X, y)
+        est = make(**{**TINY_BOOST, "lr": 10.0, "n_iter_no_change": 2}).fit(X, y)
     assert est.n_estimators_ == 0 and est.stop_reason_ == "no_improvement"
     assert np.all(np.isfinite(est.predict(X)))
 
@@ -314,7 +312,7 @@ def test_a_fit_that_keeps_no_block_warns(make):
 def _fine_tuned_after_boosting(**fine_tune_params):
     """A boosted model, then a warm start that only fine-tunes (no new round)."""
     X, y = _data(True)
-    est = BoostResNetClassifier(**SMALL).fit(X, y)
+    est = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
     est.set_params(warm_start=True, fine_tune_epochs=3, **fine_tune_params)
     return est, X, y
 
@@ -329,7 +327,7 @@ def _fine_tuned_after_boosting(**fine_tune_params):
 def test_divergent_end_to_end_training_keeps_a_finite_model(make, params):
     X, y = _data(make is ResNetClassifier)
     with pytest.warns(ConvergenceWarning, match="non-finite loss in epoch .* keeps"):
-        est = make(**{**E2E, "max_epochs": 8, **params}).fit(X, y)
+        est = make(**{**TINY_E2E, "max_epochs": 8, **params}).fit(X, y)
     assert np.all(np.isfinite(est.predict(X)))
     if make is ResNetClassifier:
         assert np.all(np.isfinite(est.predict_proba(X)))
@@ -366,7 +364,7 @@ def test_interrupted_end_to_end_training_warns_and_keeps_the_best_epoch(early_st
     X, y = _data(True)
     # Batches of 32 rows: more than one epoch runs before the interrupt.
     with _interrupt_in_the_loss(20), pytest.warns(UserWarning, match="interrupted during epoch"):
-        est = ResNetClassifier(**{**E2E, "max_epochs": 20, "early_stopping": early_stopping})
+        est = ResNetClassifier(**{**TINY_E2E, "max_epochs": 20, "early_stopping": early_stopping})
         est.fit(X, y)
     assert 1 <= len(est.history_) < 20
     assert all("train_loss" in record for record in est.history_)
@@ -384,4 +382,4 @@ def test_interrupted_fine_tuning_warns():
 def test_callbacks_that_are_not_skorch_callbacks_are_refused(callbacks):
     X, y = _data(True)
     with pytest.raises(ValueError, match=r"callbacks must be a list of skorch callbacks"):
-        ResNetClassifier(**E2E, callbacks=callbacks).fit(X, y)
+        ResNetClassifier(**TINY_E2E, callbacks=callbacks).fit(X, y)

@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from _params import SMALL_BOOST
 from sklearn.datasets import load_digits, make_friedman1
 from sklearn.metrics import log_loss
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
-
-SMALL = dict(n_estimators=3, width=16, hidden_size=16, epochs_per_block=2, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +19,7 @@ def digits():
 @pytest.fixture(scope="module")
 def fitted(digits):
     X, y = digits
-    params = dict(SMALL, loss="log_loss", lr=1e-2, random_state=0)
+    params = dict(SMALL_BOOST, loss="log_loss")
     plain = BoostResNetClassifier(**params).fit(X, y)
     tuned = BoostResNetClassifier(**params, fine_tune_epochs=8).fit(X, y)
     return plain, tuned
@@ -80,7 +79,7 @@ def test_same_seed_same_fine_tuned_model(fitted, digits):
 
 def test_fine_tuning_with_early_stopping(digits):
     X, y = digits
-    params = dict(SMALL, lr=1e-2, early_stopping=True, n_iter_no_change=2, random_state=0)
+    params = dict(SMALL_BOOST, early_stopping=True, n_iter_no_change=2)
     clf = BoostResNetClassifier(**params, fine_tune_epochs=30).fit(X, y)
     history = clf.fine_tune_history_
     assert len(history) < 30
@@ -97,9 +96,8 @@ def test_fine_tuning_with_early_stopping(digits):
 def test_fine_tuning_regressor_multi_output():
     X, y = make_friedman1(n_samples=200, random_state=0)
     Y = np.column_stack([y, -y])
-    params = dict(SMALL, lr=1e-2, random_state=0)
-    plain = BoostResNetRegressor(**params).fit(X, Y)
-    tuned = BoostResNetRegressor(**params, fine_tune_epochs=5).fit(X, Y)
+    plain = BoostResNetRegressor(**SMALL_BOOST).fit(X, Y)
+    tuned = BoostResNetRegressor(**SMALL_BOOST, fine_tune_epochs=5).fit(X, Y)
     assert len(tuned.fine_tune_history_) == 5
     assert tuned.score(X, Y) > plain.score(X, Y)
     np.testing.assert_allclose(tuned.hypothesis_ensemble(X).sum(axis=0), tuned.predict(X), atol=1e-4)
@@ -107,7 +105,7 @@ def test_fine_tuning_regressor_multi_output():
 
 def test_warm_start_fine_tunes_again(digits):
     X, y = digits
-    clf = BoostResNetClassifier(**SMALL, fine_tune_epochs=2, warm_start=True, random_state=0)
+    clf = BoostResNetClassifier(**SMALL_BOOST, fine_tune_epochs=2, warm_start=True)
     clf.fit(X, y)
     first = clf.fine_tune_history_
     clf.set_params(n_estimators=4).fit(X, y)
@@ -119,4 +117,4 @@ def test_warm_start_fine_tunes_again(digits):
 def test_invalid_fine_tune_epochs(digits):
     X, y = digits
     with pytest.raises(ValueError, match="fine_tune_epochs"):
-        BoostResNetClassifier(**SMALL, fine_tune_epochs=-1).fit(X, y)
+        BoostResNetClassifier(**SMALL_BOOST, fine_tune_epochs=-1).fit(X, y)

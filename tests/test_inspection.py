@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
+from _params import SMALL_BOOST
 from scipy.special import softmax
 from scipy.stats import kendalltau
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -44,13 +45,15 @@ from sklearn_resboost.inspection._studies import _shortest_range
 
 matplotlib.use("Agg")
 
-TINY = dict(n_estimators=4, epochs_per_block=2, width=16, hidden_size=16, random_state=0)
+# Four blocks, all kept at the default lr: the tests delete, reorder and count
+# the paths of four blocks.
+BOOST = {**SMALL_BOOST, "n_estimators": 4, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")
 def binary():
     X, y = make_classification(n_samples=200, n_features=6, random_state=0)
-    return BoostResNetClassifier(**TINY).fit(X, y), X, y
+    return BoostResNetClassifier(**BOOST).fit(X, y), X, y
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +61,13 @@ def multiclass():
     X, y = make_classification(
         n_samples=200, n_features=6, n_informative=4, n_classes=3, random_state=1
     )
-    return BoostResNetClassifier(loss="log_loss", **TINY).fit(X, y), X, y
+    return BoostResNetClassifier(loss="log_loss", **BOOST).fit(X, y), X, y
 
 
 @pytest.fixture(scope="module")
 def regression():
     X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
-    return BoostResNetRegressor(**TINY).fit(X, y), X, y
+    return BoostResNetRegressor(**BOOST).fit(X, y), X, y
 
 
 @pytest.fixture
@@ -489,7 +492,7 @@ def test_decomposition_display_checks(binary, regression):
 
 def test_decomposition_of_multi_output_regressor_needs_class_index():
     X, y = make_regression(n_samples=100, n_features=4, n_targets=2, random_state=0)
-    reg = BoostResNetRegressor(**{**TINY, "n_estimators": 2}).fit(X, y)
+    reg = BoostResNetRegressor(**{**BOOST, "n_estimators": 2}).fit(X, y)
     with pytest.raises(ValueError, match="class_index"):
         DecompositionDisplay.from_estimator(reg, X)
     with pytest.raises(ValueError, match="class_index"):

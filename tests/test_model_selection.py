@@ -14,20 +14,19 @@ from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, validatio
 
 from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 
-# The device is explicit: worker processes do not inherit the test session's
-# rule that device="auto" means the CPU, and on a CUDA machine they would
-# train on the GPU while the reference fits on the CPU.
-SMALL = SMALL_BOOST
+# SMALL_BOOST names its device: worker processes do not inherit the test
+# session's rule that device="auto" means the CPU, and on a CUDA machine they
+# would train on the GPU while the reference fits on the CPU.
 GRID = {"n_estimators": [1, 2, 3]}
 CV = 2
 
 
 def small_classifier(**params):
-    return BoostResNetClassifier(**{**SMALL, **params})
+    return BoostResNetClassifier(**{**SMALL_BOOST, **params})
 
 
 def small_regressor(**params):
-    return BoostResNetRegressor(**{**SMALL, **params})
+    return BoostResNetRegressor(**{**SMALL_BOOST, **params})
 
 
 def split(X, y):

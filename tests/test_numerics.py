@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _params import SMALL_BOOST
+from _params import SMALL_BOOST, SMALL_E2E, TINY_E2E
 from sklearn.base import is_classifier
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
@@ -30,9 +30,6 @@ from sklearn_resboost._losses import (
 )
 from sklearn_resboost._modules import MLPBlock
 
-SMALL = {**SMALL_BOOST, "epochs_per_block": 3}
-E2E = dict(n_blocks=3, max_epochs=10, batch_size=32, lr=1e-2, width=16, hidden_size=16,
-           device="cpu", random_state=0)
 HUGE = 1e30
 
 
@@ -124,8 +121,8 @@ def test_edges_of_huge_scores_are_finite(n_classes):
 
 def test_huge_targets_and_features_train_like_small_ones():
     X, y = make_regression(n_samples=200, n_features=5, noise=5.0, random_state=0)
-    reference = BoostResNetRegressor(**SMALL).fit(X, y)
-    scaled = BoostResNetRegressor(**SMALL).fit(X * 1e20, y * 1e15)
+    reference = BoostResNetRegressor(**SMALL_BOOST).fit(X, y)
+    scaled = BoostResNetRegressor(**SMALL_BOOST).fit(X * 1e20, y * 1e15)
     assert np.all(np.isfinite(scaled.train_score_))
     predictions = scaled.predict(X * 1e20)
     assert np.all(np.isfinite(predictions))
@@ -137,7 +134,7 @@ def test_huge_targets_and_features_train_like_small_ones():
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: BoostResNetRegressor(**SMALL), lambda: ResNetRegressor(**E2E)],
+    "make", [lambda: BoostResNetRegressor(**SMALL_BOOST), lambda: ResNetRegressor(**SMALL_E2E)],
     ids=["boosted", "end-to-end"],
 )
 def test_large_target_mean_keeps_its_precision(make):
@@ -154,11 +151,13 @@ def test_large_target_mean_keeps_its_precision(make):
 
 def test_huge_sample_weights_train_like_unit_weights():
     X, y = make_classification(n_samples=200, n_features=5, random_state=0)
-    unit = BoostResNetClassifier(**SMALL).fit(X, y)
+    unit = BoostResNetClassifier(**SMALL_BOOST).fit(X, y)
     for scale in (1e300, 1e-300):
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
-            scaled = BoostResNetClassifier(**SMALL).fit(X, y, sample_weight=np.full(len(y), scale))
+            scaled = BoostResNetClassifier(**SMALL_BOOST).fit(
+                X, y, sample_weight=np.full(len(y), scale)
+            )
         np.testing.assert_allclose(scaled.decision_function(X), unit.decision_function(X))
 
 
@@ -180,7 +179,7 @@ def _broken_in_round(bad_round, value):
     def block(width):
         if next(rounds) == bad_round:
             return _BrokenBlock(width, value)
-        return MLPBlock(width, SMALL["hidden_size"])
+        return MLPBlock(width, SMALL_BOOST["hidden_size"])
 
     return block
 
@@ -193,7 +192,7 @@ def test_non_finite_round_is_rolled_back(make, bad_round, value):
         X, y = make_classification(n_samples=120, n_features=5, random_state=0)
     else:
         X, y = make_regression(n_samples=120, n_features=5, random_state=0)
-    est = make(**{**SMALL, "n_estimators": 4}, block=_broken_in_round(bad_round, value))
+    est = make(**{**SMALL_BOOST, "n_estimators": 4}, block=_broken_in_round(bad_round, value))
     with pytest.warns(ConvergenceWarning, match=f"Round {bad_round} produced a non-finite"):
         est.fit(X, y)
     assert est.n_estimators_ == bad_round
@@ -211,7 +210,7 @@ def test_huge_lr_never_produces_nan():
     for lr in (1e3, 1e18):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = BoostResNetClassifier(**{**SMALL, "lr": lr}).fit(X, y)
+            clf = BoostResNetClassifier(**{**SMALL_BOOST, "lr": lr}).fit(X, y)
         assert np.all(np.isfinite(clf.train_score_))
         assert np.all(np.isfinite(clf.predict_proba(X)))
         # A round never ends worse than it began.
@@ -239,12 +238,11 @@ def test_values_float32_training_cannot_use_are_refused(make, params, name):
 
 def test_the_largest_accepted_optimizer_values_train_without_error():
     X, y = make_classification(n_samples=60, n_features=5, random_state=0)
-    e2e = dict(n_blocks=1, max_epochs=2, width=8, hidden_size=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for est in (
-            BoostResNetClassifier(**{**SMALL, "lr": 1e18, "weight_decay": 1e18}),
-            ResNetClassifier(**e2e, lr=1e18, weight_decay=1e18, random_state=0),
+            BoostResNetClassifier(**{**SMALL_BOOST, "lr": 1e18, "weight_decay": 1e18}),
+            ResNetClassifier(**{**TINY_E2E, "lr": 1e18, "weight_decay": 1e18}),
         ):
             assert np.all(np.isfinite(est.fit(X, y).predict_proba(X)))
 
@@ -256,18 +254,18 @@ def fitted_models():
     )
     X_reg, y_reg = make_regression(n_samples=150, n_features=5, random_state=0)
     return [
-        (BoostResNetClassifier(**SMALL).fit(X, y > 0), X),
-        (BoostResNetClassifier(**SMALL, loss="log_loss").fit(X, y), X),
-        (BoostResNetClassifier(**SMALL).fit(X, y), X),
-        (BoostResNetRegressor(**SMALL).fit(X_reg, y_reg), X_reg),
+        (BoostResNetClassifier(**SMALL_BOOST).fit(X, y > 0), X),
+        (BoostResNetClassifier(**SMALL_BOOST, loss="log_loss").fit(X, y), X),
+        (BoostResNetClassifier(**SMALL_BOOST).fit(X, y), X),
+        (BoostResNetRegressor(**SMALL_BOOST).fit(X_reg, y_reg), X_reg),
         (
-            BoostResNetRegressor(**SMALL, loss="huber").fit(
+            BoostResNetRegressor(**SMALL_BOOST, loss="huber").fit(
                 X_reg, np.column_stack([y_reg, -y_reg])
             ),
             X_reg,
         ),
-        (ResNetClassifier(**E2E, loss="exponential").fit(X, y), X),
-        (ResNetRegressor(**E2E).fit(X_reg, y_reg), X_reg),
+        (ResNetClassifier(**SMALL_E2E, loss="exponential").fit(X, y), X),
+        (ResNetRegressor(**SMALL_E2E).fit(X_reg, y_reg), X_reg),
     ]
 
 
@@ -295,13 +293,13 @@ def test_far_outside_the_training_range_stays_finite(fitted_models, factor):
         np.testing.assert_allclose(features.sum(axis=0), final, atol=scale)
 
 
-@pytest.mark.parametrize("make", [BoostResNetClassifier, lambda: ResNetClassifier(**E2E)])
+@pytest.mark.parametrize("make", [BoostResNetClassifier, lambda: ResNetClassifier(**SMALL_E2E)])
 def test_float32_features_whose_sum_overflows_float32(make):
     # 23 x 1.5e37 overflows a float32 sum: the stem's statistics are float64.
     X = np.full((23, 2), 1.4794887e37, dtype=np.float32)
     X[::2, 1] = -3e38
     y = np.arange(23) % 2
-    est = make() if make is not BoostResNetClassifier else make(**SMALL)
+    est = make() if make is not BoostResNetClassifier else make(**SMALL_BOOST)
     est.fit(X, y)
     assert np.all(np.isfinite(est.module_.stem.center.numpy()))
     assert np.all(np.isfinite(est.module_.stem.scale.numpy()))
@@ -311,7 +309,7 @@ def test_float32_features_whose_sum_overflows_float32(make):
 @pytest.mark.parametrize("loss", ["exponential", "log_loss"])
 def test_a_class_of_negligible_weight_keeps_a_finite_prior(loss):
     X = np.zeros((2, 1))
-    clf = BoostResNetClassifier(**SMALL, loss=loss).fit(X, [1, 0], sample_weight=[1.0, 1e-33])
+    clf = BoostResNetClassifier(**SMALL_BOOST, loss=loss).fit(X, [1, 0], sample_weight=[1.0, 1e-33])
     assert np.all(np.isfinite(clf.decision_function(X)))
     assert np.all(np.isfinite(clf.predict_log_proba(X)))
     np.testing.assert_array_equal(clf.predict(X), [1, 1])

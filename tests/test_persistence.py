@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 import torch
+from _params import TINY_BOOST, TINY_E2E
 from sklearn.datasets import load_iris, make_friedman1
 from sklearn.exceptions import NotFittedError
 
@@ -30,8 +31,6 @@ from sklearn_resboost import (
     load,
 )
 
-BOOST = dict(n_estimators=2, width=8, hidden_size=8, epochs_per_block=2, device="cpu")
-E2E = dict(n_blocks=2, width=8, hidden_size=8, max_epochs=3, lr=1e-2, device="cpu")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,28 +46,30 @@ def _friedman(n_outputs=1):
 
 CASES = {
     "boost-clf": lambda: (
-        BoostResNetClassifier(**BOOST, fine_tune_epochs=2, class_weight={"setosa": 2.0}),
+        BoostResNetClassifier(**TINY_BOOST, fine_tune_epochs=2, class_weight={"setosa": 2.0}),
         *_iris(),
     ),
     "boost-clf-binary": lambda: (
-        BoostResNetClassifier(**BOOST, early_stopping=True, random_state=np.random.RandomState(3)),
+        BoostResNetClassifier(
+            **{**TINY_BOOST, "random_state": np.random.RandomState(3)}, early_stopping=True
+        ),
         load_iris(return_X_y=True)[0][:100],
         load_iris(return_X_y=True)[1][:100],
     ),
-    "boost-reg": lambda: (BoostResNetRegressor(**BOOST, loss="huber"), *_friedman(2)),
+    "boost-reg": lambda: (BoostResNetRegressor(**TINY_BOOST, loss="huber"), *_friedman(2)),
     "e2e-clf": lambda: (
-        ResNetClassifier(**E2E, class_weight={0: 1.0, 2: 3.0}, early_stopping=True),
+        ResNetClassifier(**TINY_E2E, class_weight={0: 1.0, 2: 3.0}, early_stopping=True),
         *load_iris(return_X_y=True),
     ),
-    "e2e-reg": lambda: (ResNetRegressor(**E2E, skip=False, loss="absolute_error"), *_friedman()),
+    "e2e-reg": lambda: (
+        ResNetRegressor(**TINY_E2E, skip=False, loss="absolute_error"), *_friedman()
+    ),
 }
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
 def fitted(request):
     estimator, X, y = CASES[request.param]()
-    if estimator.random_state is None:
-        estimator.set_params(random_state=0)
     return estimator.fit(X, y), X, y
 
 
@@ -155,7 +156,7 @@ def test_cuda_model_loads_on_cpu_only_machine(fitted, tmp_path):
 
 def test_model_from_a_missing_gpu_index_goes_to_the_cpu(tmp_path):
     X, y = _iris()
-    clf = ResNetClassifier(**E2E, random_state=0).fit(X, y)
+    clf = ResNetClassifier(**TINY_E2E).fit(X, y)
     faked = copy.deepcopy(clf)
     faked.device_ = torch.device("cuda:7")
     data = pickle.dumps(faked)
@@ -176,7 +177,7 @@ def test_model_from_a_missing_gpu_index_goes_to_the_cpu(tmp_path):
 @pytest.mark.cuda
 def test_cuda_fitted_model_round_trips(tmp_path):
     X, y = _iris()
-    clf = BoostResNetClassifier(**{**BOOST, "device": "cuda"}, random_state=0).fit(X, y)
+    clf = BoostResNetClassifier(**{**TINY_BOOST, "device": "cuda"}).fit(X, y)
     path = tmp_path / "model.safetensors"
     clf.save(path)
     on_cuda = load(path)
@@ -229,7 +230,7 @@ def test_feature_names_round_trip(tmp_path):
     pd = pytest.importorskip("pandas")
     X, y = _iris()
     frame = pd.DataFrame(X, columns=["sepal length", "sepal width", "petal length", "petal width"])
-    clf = ResNetClassifier(**E2E, random_state=0).fit(frame, y)
+    clf = ResNetClassifier(**TINY_E2E).fit(frame, y)
     clf.save(tmp_path / "model.safetensors")
     restored = load(tmp_path / "model.safetensors")
     np.testing.assert_array_equal(restored.feature_names_in_, clf.feature_names_in_)
@@ -240,7 +241,7 @@ def test_feature_names_round_trip(tmp_path):
 
 def test_loaded_boosted_model_warm_starts_like_the_original(tmp_path):
     X, y = _iris()
-    clf = BoostResNetClassifier(**BOOST, warm_start=True, random_state=0).fit(X, y)
+    clf = BoostResNetClassifier(**TINY_BOOST, warm_start=True).fit(X, y)
     clf.save(tmp_path / "model.safetensors")
     restored = load(tmp_path / "model.safetensors")
     original = copy.deepcopy(clf).set_params(n_estimators=4).fit(X, y)
@@ -250,7 +251,7 @@ def test_loaded_boosted_model_warm_starts_like_the_original(tmp_path):
 
 def test_loaded_model_keeps_its_input_noise(tmp_path):
     X, y = _iris()
-    clf = BoostResNetClassifier(**BOOST, input_noise=0.7, random_state=0).fit(X, y)
+    clf = BoostResNetClassifier(**TINY_BOOST, input_noise=0.7).fit(X, y)
     clf.save(tmp_path / "model.safetensors")
     assert load(tmp_path / "model.safetensors").module_.stem.noise == 0.7
     assert pickle.loads(pickle.dumps(clf)).module_.stem.noise == 0.7
@@ -258,7 +259,7 @@ def test_loaded_model_keeps_its_input_noise(tmp_path):
 
 def test_load_in_a_fresh_process(tmp_path):
     X, y = _friedman()
-    reg = BoostResNetRegressor(**BOOST, random_state=0).fit(X, y)
+    reg = BoostResNetRegressor(**TINY_BOOST).fit(X, y)
     path = tmp_path / "model.safetensors"
     reg.save(path)
     np.save(tmp_path / "X.npy", X)
@@ -292,13 +293,13 @@ def test_what_cannot_be_saved(tmp_path):
     def block(width):
         return torch.nn.Sequential(torch.nn.Linear(width, width))
 
-    custom = BoostResNetClassifier(**BOOST, block=block, random_state=0).fit(X, y)
+    custom = BoostResNetClassifier(**TINY_BOOST, block=block).fit(X, y)
     with pytest.raises(ValueError, match="block is a callable"):
         custom.save(tmp_path / "model.safetensors")
     assert not (tmp_path / "model.safetensors").exists()
     from skorch.callbacks import EpochTimer
 
-    with_callbacks = ResNetClassifier(**E2E, callbacks=[EpochTimer()], random_state=0).fit(X, y)
+    with_callbacks = ResNetClassifier(**TINY_E2E, callbacks=[EpochTimer()]).fit(X, y)
     with pytest.raises(ValueError, match="callbacks"):
         with_callbacks.save(tmp_path / "model.safetensors")
     # The same model without its callbacks parameter saves.
@@ -313,7 +314,7 @@ def test_what_cannot_be_saved(tmp_path):
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     X, y = _iris()
-    clf = BoostResNetClassifier(**BOOST, random_state=0).fit(X, y)
+    clf = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
     path = tmp_path_factory.mktemp("saved") / "model.safetensors"
     clf.save(path)
     return path
@@ -573,10 +574,10 @@ def test_load_names_pickle_and_joblib_files(saved, tmp_path, write, kind):
 def _save_then_fail(tmp_path, failure):
     path = tmp_path / "model.safetensors"
     X, y = _iris()
-    old = BoostResNetClassifier(**BOOST, random_state=0).fit(X, y)
+    old = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
     old.save(path)
     before = path.read_bytes()
-    new = BoostResNetClassifier(**{**BOOST, "n_estimators": 4}, random_state=1).fit(X, y)
+    new = BoostResNetClassifier(**{**TINY_BOOST, "n_estimators": 4, "random_state": 1}).fit(X, y)
     with failure, pytest.raises(OSError):
         new.save(path)
     assert path.read_bytes() == before
@@ -596,7 +597,7 @@ def test_a_file_size_limit_leaves_the_old_file(tmp_path):
         pytest.skip("RLIMIT_FSIZE is POSIX")
     path = tmp_path / "model.safetensors"
     X, y = _iris()
-    BoostResNetClassifier(**BOOST, random_state=0).fit(X, y).save(path)
+    BoostResNetClassifier(**TINY_BOOST).fit(X, y).save(path)
     before = path.read_bytes()
     script = textwrap.dedent(
         f"""
@@ -624,7 +625,7 @@ def test_save_keeps_the_usual_file_mode(tmp_path):
     load_path = tmp_path / "plain"
     load_path.write_bytes(b"")
     X, y = _iris()
-    BoostResNetClassifier(**BOOST, random_state=0).fit(X, y).save(path)
+    BoostResNetClassifier(**TINY_BOOST).fit(X, y).save(path)
     assert path.stat().st_mode & 0o777 == load_path.stat().st_mode & 0o777
 
 
@@ -642,8 +643,8 @@ def test_fitted_attributes_are_declared(fitted):
 @pytest.mark.parametrize("make", [BoostResNetRegressor, ResNetRegressor])
 def test_files_with_the_former_target_attributes_load(tmp_path, make):
     X, y = _friedman()
-    params = BOOST if make is BoostResNetRegressor else E2E
-    model = make(**params, random_state=0).fit(X, y)
+    params = TINY_BOOST if make is BoostResNetRegressor else TINY_E2E
+    model = make(**params).fit(X, y)
     path = tmp_path / "model.safetensors"
     model.save(path)
     document, tensors = _read(path)
@@ -670,14 +671,15 @@ def test_files_with_the_former_target_attributes_load(tmp_path, make):
 )
 def test_warm_start_refuses_a_changed_structure_and_saves_after(tmp_path, change):
     X, y = _iris()
-    model = BoostResNetClassifier(**BOOST, warm_start=True, random_state=0).fit(X, y)
+    model = BoostResNetClassifier(**TINY_BOOST, warm_start=True).fit(X, y)
     before = model.predict_proba(X)
     model.set_params(n_estimators=4, **change)
     with pytest.raises(ValueError, match=f"warm_start=True adds blocks.*{next(iter(change))}="):
         model.fit(X, y)
     # The refused fit changed nothing: the fitted network still predicts the same.
     np.testing.assert_array_equal(model.predict_proba(X), before)
-    model.set_params(**{name: BoostResNetClassifier(**BOOST).get_params()[name] for name in change})
+    unchanged = BoostResNetClassifier(**TINY_BOOST).get_params()
+    model.set_params(**{name: unchanged[name] for name in change})
     model.fit(X, y)
     path = tmp_path / "warm.safetensors"
     model.save(path)
@@ -686,7 +688,7 @@ def test_warm_start_refuses_a_changed_structure_and_saves_after(tmp_path, change
 
 def test_warm_start_on_a_changed_device_moves_the_network(tmp_path):
     X, y = _iris()
-    model = BoostResNetClassifier(**BOOST, warm_start=True, random_state=0).fit(X, y)
+    model = BoostResNetClassifier(**TINY_BOOST, warm_start=True).fit(X, y)
     # As if it had been fitted on a CUDA machine and loaded on the CPU.
     model.device_ = torch.device("meta")
     model.set_params(n_estimators=3, device="cpu").fit(X, y)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 import torch
+from _params import TINY_BOOST, TINY_E2E
 from sklearn.base import is_classifier
 from sklearn.datasets import load_iris, make_regression
 
@@ -36,7 +37,6 @@ from sklearn_resboost import (
 )
 
 REFUSED = "is not a valid sklearn_resboost model file"
-TINY = dict(width=8, hidden_size=8, device="cpu", random_state=0)
 
 
 def _iris():
@@ -50,16 +50,10 @@ def _regression():
 
 
 MODELS = {
-    "BoostResNetClassifier": (
-        lambda: BoostResNetClassifier(**TINY, n_estimators=2, epochs_per_block=1),
-        _iris,
-    ),
-    "BoostResNetRegressor": (
-        lambda: BoostResNetRegressor(**TINY, n_estimators=2, epochs_per_block=1, loss="huber"),
-        _regression,
-    ),
-    "ResNetClassifier": (lambda: ResNetClassifier(**TINY, n_blocks=2, max_epochs=1), _iris),
-    "ResNetRegressor": (lambda: ResNetRegressor(**TINY, n_blocks=2, max_epochs=1), _regression),
+    "BoostResNetClassifier": (lambda: BoostResNetClassifier(**TINY_BOOST), _iris),
+    "BoostResNetRegressor": (lambda: BoostResNetRegressor(**TINY_BOOST, loss="huber"), _regression),
+    "ResNetClassifier": (lambda: ResNetClassifier(**TINY_E2E), _iris),
+    "ResNetRegressor": (lambda: ResNetRegressor(**TINY_E2E), _regression),
 }
 
 

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _params import TINY_BOOST, TINY_E2E
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -22,16 +23,13 @@ from sklearn_resboost import (
     ResNetRegressor,
 )
 
-TINY = dict(batch_size=8, width=8, hidden_size=8, device="cpu", random_state=0)
+# Batches of 8 rows: the data sets of 1 to 24 rows take one to three steps an epoch.
+BATCHES = {"batch_size": 8}
 ESTIMATORS = {
-    "BoostResNetClassifier": lambda: BoostResNetClassifier(
-        **TINY, n_estimators=3, epochs_per_block=1
-    ),
-    "BoostResNetRegressor": lambda: BoostResNetRegressor(
-        **TINY, n_estimators=3, epochs_per_block=1
-    ),
-    "ResNetClassifier": lambda: ResNetClassifier(**TINY, n_blocks=2, max_epochs=1),
-    "ResNetRegressor": lambda: ResNetRegressor(**TINY, n_blocks=2, max_epochs=1),
+    "BoostResNetClassifier": lambda: BoostResNetClassifier(**{**TINY_BOOST, **BATCHES}),
+    "BoostResNetRegressor": lambda: BoostResNetRegressor(**{**TINY_BOOST, **BATCHES}),
+    "ResNetClassifier": lambda: ResNetClassifier(**{**TINY_E2E, **BATCHES}),
+    "ResNetRegressor": lambda: ResNetRegressor(**{**TINY_E2E, **BATCHES}),
 }
 FAST = settings(
     max_examples=25,

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _params import TINY_BOOST, TINY_E2E
 from sklearn.datasets import load_iris, make_friedman1
 from sklearn.exceptions import NotFittedError
 from skorch import NeuralNetClassifier, NeuralNetRegressor
@@ -20,8 +21,9 @@ from sklearn_resboost import (
 )
 from sklearn_resboost._skorch import TensorBatches
 
-BOOST = dict(n_estimators=2, width=8, hidden_size=8, epochs_per_block=2, device="cpu", random_state=0)
-E2E = dict(n_blocks=2, width=8, hidden_size=8, max_epochs=5, lr=1e-2, device="cpu", random_state=0)
+# An epoch count of its own, told apart from the nets' default (10) and the
+# max_epochs the tests pass to to_skorch (2, 3).
+E2E = {**TINY_E2E, "max_epochs": 5}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def iris():
 def _classifiers():
     for loss in ("exponential", "log_loss"):
         for n_classes in (2, 3):
-            yield BoostResNetClassifier(**BOOST, loss=loss), n_classes
+            yield BoostResNetClassifier(**TINY_BOOST, loss=loss), n_classes
             yield ResNetClassifier(**E2E, loss=loss), n_classes
 
 
@@ -63,7 +65,7 @@ def test_regressor_net_matches_estimator(cls, multi_output):
     X, y = make_friedman1(n_samples=100, random_state=0)
     X = X.astype(np.float32)
     Y = np.column_stack([y, 100 * y]) if multi_output else y
-    params = BOOST if cls is BoostResNetRegressor else E2E
+    params = TINY_BOOST if cls is BoostResNetRegressor else E2E
     reg = cls(**params, loss="huber").fit(X, Y)
     net = reg.to_skorch()
     assert isinstance(net, NeuralNetRegressor)
@@ -79,7 +81,7 @@ def test_regressor_net_matches_estimator(cls, multi_output):
 
 def test_partial_fit_trains_the_copy_only(iris):
     X, y = iris
-    clf = BoostResNetClassifier(**BOOST, loss="log_loss").fit(X, y)
+    clf = BoostResNetClassifier(**TINY_BOOST, loss="log_loss").fit(X, y)
     before = clf.predict_proba(X)
     net = clf.to_skorch(max_epochs=3, lr=0.05)
     assert net.max_epochs == 3
@@ -110,7 +112,7 @@ def test_skorch_callbacks_and_regressor_partial_fit():
 def test_default_epochs_come_from_the_estimator(iris):
     X, y = iris
     assert ResNetClassifier(**E2E).fit(X, y).to_skorch().max_epochs == 5
-    boosted = BoostResNetClassifier(**BOOST).fit(X, y)
+    boosted = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
     assert boosted.to_skorch().max_epochs == 10
     assert boosted.set_params(fine_tune_epochs=1).fit(X, y).to_skorch().max_epochs == 1
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _params import TINY_BOOST, TINY_E2E
 from sklearn.base import is_classifier
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.preprocessing import StandardScaler
@@ -42,12 +43,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "input_validation.rst"
 TABLE_START = ".. validation-tables-start"
 TABLE_END = ".. validation-tables-end"
 
-SHARED = dict(batch_size=32, width=8, hidden_size=8, device="cpu", random_state=0)
 TINY = {
-    BoostResNetClassifier: dict(SHARED, n_estimators=2, epochs_per_block=1),
-    BoostResNetRegressor: dict(SHARED, n_estimators=2, epochs_per_block=1),
-    ResNetClassifier: dict(SHARED, n_blocks=2, max_epochs=2),
-    ResNetRegressor: dict(SHARED, n_blocks=2, max_epochs=2),
+    BoostResNetClassifier: TINY_BOOST,
+    BoostResNetRegressor: TINY_BOOST,
+    ResNetClassifier: TINY_E2E,
+    ResNetRegressor: TINY_E2E,
 }
 # Every estimator, by the kind of target it takes.
 ESTIMATORS = {
