@@ -22,7 +22,7 @@ from ._base import MAX_SEED, BaseResNetEstimator
 from ._device import EVAL_BATCH_SIZE, fetch, resolve_device, seeded, storage_device, to_storage
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, check_network_size, make_block
+from ._modules import MLPBlock, check_network_size, make_block, state_shapes
 from ._persistence import register_estimator
 from ._skorch import train_network
 from ._targets import ClassifierTargets, RegressorTargets
@@ -55,12 +55,6 @@ class _Stop(NamedTuple):
     reason: str
     message: str
     warned: bool = False
-
-
-def _structure(module):
-    """A module's type and the names and shapes of its tensors."""
-    shapes = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    return type(module), shapes
 
 
 class _VerboseReporter:
@@ -398,8 +392,11 @@ class BaseBoostResNet(BaseResNetEstimator):
             # which allocates nothing, with the caller's generators untouched.
             with seeded(0, torch.device("cpu")), torch.device("meta"):
                 probe = self.block(self.width)
-            if _structure(probe) != _structure(blocks[0]):
-                fitted["block"] = f"blocks of another structure ({type(blocks[0]).__name__})"
+            fitted_block = blocks[0]
+            if type(probe) is not type(fitted_block) or state_shapes(probe) != state_shapes(
+                fitted_block
+            ):
+                fitted["block"] = f"blocks of another structure ({type(fitted_block).__name__})"
         changed = [
             f"{name}={getattr(self, name)!r} (fitted with {value!r})"
             for name, value in fitted.items()
@@ -616,7 +613,7 @@ class BaseBoostResNet(BaseResNetEstimator):
                 reporter.end_round()
         if trained:
             kept, stop, diagnostics = self._judge_round(
-                i, state, best_epoch, train_loss, Z, reporter, discarded
+                i, t, state, best_epoch, train_loss, Z, reporter, discarded
             )
             if kept:
                 self._keep_round(i, t, state, G, Z, train_loss, diagnostics, reporter)
@@ -624,9 +621,8 @@ class BaseBoostResNet(BaseResNetEstimator):
             self._rollback(t, stem_state)
         return kept, stop
 
-    def _judge_round(self, i, state, best_epoch, train_loss, Z, reporter, discarded):
-        """Whether round ``i`` is kept: ``(kept, stop or None, its diagnostics)``."""
-        t = self.module_.n_blocks - 1
+    def _judge_round(self, i, t, state, best_epoch, train_loss, Z, reporter, discarded):
+        """Whether round ``i`` (block ``t``) is kept: ``(kept, stop or None, diagnostics)``."""
         if not np.isfinite(train_loss):
             warnings.warn(
                 f"Round {i} produced a non-finite training loss and was rolled back; "

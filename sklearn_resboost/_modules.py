@@ -96,6 +96,11 @@ class MLPBlock(nn.Module):
         return self.linear2(x)
 
 
+def state_shapes(module):
+    """The names and shapes of ``module``'s tensors, ``{name: shape}``."""
+    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+
+
 def zero_last_layer(block):
     """Zero the weight and bias of the last parametrised layer of ``block``.
 

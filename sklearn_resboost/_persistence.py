@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
 from ._device import available_device, resolve_device
-from ._modules import MLPBlock, ResNet, Stem
+from ._modules import MLPBlock, ResNet, Stem, state_shapes
 from ._version import __version__
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads
@@ -590,9 +590,9 @@ class _StateLayout:
             root = ResNet(Stem(n_features, width), n_outputs, 1.0, network["skip"])
             block = MLPBlock(width, hidden_size or 1) if n_blocks else None
             head = torch.nn.Linear(width, n_outputs)
-        self.root = _shapes(root)
-        self.block = _shapes(block) if block is not None else {}
-        self.head = _shapes(head)
+        self.root = state_shapes(root)
+        self.block = state_shapes(block) if block is not None else {}
+        self.head = state_shapes(head)
 
     def count(self, n_blocks):
         return len(self.root) + n_blocks * len(self.block) + (n_blocks + 1) * len(self.head)
@@ -605,10 +605,6 @@ class _StateLayout:
         for k in range(n_blocks + 1):
             for name, shape in self.head.items():
                 yield f"heads.{k}.{name}", shape
-
-
-def _shapes(module):
-    return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
 
 
 def build_network(network, tensors, path):
