@@ -27,7 +27,9 @@ import os
 import pickle
 import re
 import secrets
+from collections.abc import Callable
 from os import fspath
+from typing import NamedTuple
 
 import numpy as np
 import safetensors.numpy
@@ -715,42 +717,62 @@ def _are_labels(value):
     )
 
 
+class FittedKind(NamedTuple):
+    """What a restored value of one kind of fitted state must be.
+
+    ``check(value, estimator)`` tells whether it is; ``problem`` completes the
+    message when it is not, and ``shown`` says whether the value is short
+    enough to show in it.
+    """
+
+    check: Callable
+    problem: str = "is of the wrong type"
+    shown: bool = False
+
+
 # The kinds of fitted state an estimator class declares in its _fitted_schema
-# ({attribute: kind}), and what a value restored from a file must be: a value
-# of another kind would load, then break a prediction or a warm start far from
-# the file. "network" (module_) is rebuilt from the tensors, never decoded.
+# ({attribute: kind}): a value of another kind would load, then break a
+# prediction or a warm start far from the file. "network" (module_) is rebuilt
+# from the tensors, never decoded.
 FITTED_KINDS = {
-    "network": lambda value, est: isinstance(value, torch.nn.Module),
-    "device": lambda value, est: isinstance(value, torch.device),
-    "count": lambda value, est: _is_int(value),
-    "positive": lambda value, est: _is_int(value, minimum=1),
-    "ndim": lambda value, est: _is_int(value) and value in (1, 2),
-    "names": lambda value, est: isinstance(value, np.ndarray) and value.ndim == 1,
-    "labels": lambda value, est: _are_labels(value),
+    "network": FittedKind(lambda value, est: isinstance(value, torch.nn.Module)),
+    "device": FittedKind(lambda value, est: isinstance(value, torch.device)),
+    "count": FittedKind(lambda value, est: _is_int(value), "is not an integer >= 0", True),
+    "positive": FittedKind(
+        lambda value, est: _is_int(value, minimum=1), "is not an integer >= 1", True
+    ),
+    "ndim": FittedKind(
+        lambda value, est: _is_int(value) and value in (1, 2), "is not 1 or 2", True
+    ),
+    "names": FittedKind(
+        lambda value, est: isinstance(value, np.ndarray) and value.ndim == 1,
+        "is not a 1-D array of names",
+    ),
+    "labels": FittedKind(
+        lambda value, est: _are_labels(value), "are not sorted, unique class labels"
+    ),
     # Losses of the prior and of every kept round (stages 0, ..., n_estimators_).
-    "stage_losses": lambda value, est: _is_float_vector(value),
+    "stage_losses": FittedKind(
+        lambda value, est: _is_float_vector(value), "is not a 1-D float array"
+    ),
     # One value per kept round.
-    "round_values": lambda value, est: _is_float_vector(value),
-    "records": lambda value, est: isinstance(value, list)
-    and all(isinstance(v, dict) for v in value),
-    "random_state": lambda value, est: isinstance(value, np.random.RandomState),
-    "loss": lambda value, est: isinstance(value, _losses.BaseLoss),
-    "stop_reason": lambda value, est: isinstance(value, str) and value in est._stop_reasons,
+    "round_values": FittedKind(
+        lambda value, est: _is_float_vector(value), "is not a 1-D float array"
+    ),
+    "records": FittedKind(
+        lambda value, est: isinstance(value, list) and all(isinstance(v, dict) for v in value),
+        "is not a list of records",
+    ),
+    "random_state": FittedKind(
+        lambda value, est: isinstance(value, np.random.RandomState), "is not a RandomState"
+    ),
+    "loss": FittedKind(lambda value, est: isinstance(value, _losses.BaseLoss)),
+    "stop_reason": FittedKind(
+        lambda value, est: isinstance(value, str) and value in est._stop_reasons,
+        "is not a stop reason",
+        True,
+    ),
 }
-_KIND_PROBLEMS = {
-    "count": "is not an integer >= 0",
-    "positive": "is not an integer >= 1",
-    "ndim": "is not 1 or 2",
-    "names": "is not a 1-D array of names",
-    "labels": "are not sorted, unique class labels",
-    "stage_losses": "is not a 1-D float array",
-    "round_values": "is not a 1-D float array",
-    "records": "is not a list of records",
-    "random_state": "is not a RandomState",
-    "stop_reason": "is not a stop reason",
-}
-# Kinds whose wrong value is short enough to show.
-_SHOWN_KINDS = ("count", "positive", "ndim", "stop_reason")
 
 
 def _schema_problems(estimator, network):
@@ -761,10 +783,10 @@ def _schema_problems(estimator, network):
         if not hasattr(estimator, name):
             continue
         value = getattr(estimator, name)
-        if not FITTED_KINDS[kind](value, estimator):
-            problem = _KIND_PROBLEMS.get(kind, "is of the wrong type")
-            shown = f"{name}={value!r}" if kind in _SHOWN_KINDS else name
-            problems.append(f"{shown} {problem}")
+        fitted_kind = FITTED_KINDS[kind]
+        if not fitted_kind.check(value, estimator):
+            shown = f"{name}={value!r}" if fitted_kind.shown else name
+            problems.append(f"{shown} {fitted_kind.problem}")
     if problems:
         return problems
     n_kept = getattr(estimator, "n_estimators_", None)

@@ -637,7 +637,9 @@ def test_fitted_attributes_are_declared(fitted):
     assert fitted <= set(schema)
     # Each value is of the kind the schema declares.
     for name in fitted:
-        assert _persistence.FITTED_KINDS[schema[name]](getattr(estimator, name), estimator), name
+        assert _persistence.FITTED_KINDS[schema[name]].check(
+            getattr(estimator, name), estimator
+        ), name
 
 
 @pytest.mark.parametrize("make", [BoostResNetRegressor, ResNetRegressor])
