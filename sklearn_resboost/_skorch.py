@@ -145,7 +145,8 @@ class TrainingGuard(Callback):
         self.threshold = threshold
 
     def on_train_begin(self, net, **kwargs):
-        self.best_score_ = math.inf
+        # The validation loss an epoch must beat: the best one less threshold.
+        self.to_beat_ = math.inf
         self.best_epoch_ = 0
         self.best_state_ = copy.deepcopy(net.module_.state_dict())
         self.misses_ = 0
@@ -170,9 +171,9 @@ class TrainingGuard(Callback):
             self.best_epoch_ = record["epoch"]
             self.best_state_ = copy.deepcopy(net.module_.state_dict())
             return
-        if record["valid_loss"] < self.best_score_:
+        if record["valid_loss"] < self.to_beat_:
             self.misses_ = 0
-            self.best_score_ = record["valid_loss"] - self.threshold
+            self.to_beat_ = record["valid_loss"] - self.threshold
             self.best_epoch_ = record["epoch"]
             self.best_state_ = copy.deepcopy(net.module_.state_dict())
         else:
