@@ -123,14 +123,14 @@ def autocast(device, enabled):
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
 
 
-# Row data (inputs, cached representations, scores) stays on a CUDA device
-# while it takes at most this fraction of the device's free memory; larger data
-# stays on the host, in pinned memory, and streams through batch by batch.
 # Rows per forward pass at inference (predictions, the evaluations inside
 # fit, skorch's validation rows), so that memory does not grow with the number
 # of rows and a validation loss is the exact weighted loss for usual sizes.
 EVAL_BATCH_SIZE = 8192
 
+# Row data (inputs, cached representations, scores) stays on a CUDA device
+# while it takes at most this fraction of the device's free memory; larger data
+# stays on the host, in pinned memory, and streams through batch by batch.
 DEVICE_DATA_FRACTION = 0.5
 
 
