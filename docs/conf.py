@@ -45,13 +45,15 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-# benchmark_results.rst is written by benchmarks/run.py, for benchmarks.rst to include.
+# benchmark_results.rst and benchmark_tables_results.rst are written by
+# benchmarks/run.py and benchmarks/tables.py, for benchmarks.rst to include.
 exclude_patterns = [
     "_build",
     "README.md",
     "auto_examples/*.ipynb",
     "sg_execution_times.rst",
     "benchmark_results.rst",
+    "benchmark_tables_results.rst",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
