@@ -30,14 +30,10 @@ from ._device import (
 from ._export import SkorchMixin
 from ._modules import ResNet, Stem, make_block
 from ._persistence import save
+from ._tables import cardinalities, stem_statistics
 from ._threads import limited_threads
 from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
-from ._validation import (
-    FLOAT32_MAX,
-    feature_normalisation,
-    validate_X,
-    weighted_rows,
-)
+from ._validation import FLOAT32_MAX, validate_X, weighted_rows
 
 # Seeds drawn from an estimator's generator are below this bound.
 MAX_SEED = np.iinfo(np.int32).max
@@ -45,6 +41,35 @@ MAX_SEED = np.iinfo(np.int32).max
 # HistGradientBoosting (the boosted regressor's threshold is lower).
 AUTO_EARLY_STOPPING_SAMPLES = 10_000
 
+
+# The documentation of what every estimator shares, for the class docstrings.
+TABLE_PARAMETERS_DOC = """\
+    categorical_features : "from_dtype", array-like of int, str or bool, or None, \
+            default="from_dtype"
+        The categorical columns of ``X``. ``"from_dtype"``: the pandas
+        ``category``, ``object`` and ``string`` columns of a DataFrame (no
+        column of an array); otherwise column indices, feature names (for a
+        DataFrame) or a boolean mask over the features, as
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier` takes them;
+        ``None``: no categorical column. Their values (strings or numbers) need
+        no encoding: each category enters the stem as a learned vector, the
+        map of a one-hot encoding followed by the stem's linear layer. A
+        category unseen in ``fit`` shares the vector of the infrequent
+        categories (see ``min_frequency``), or enters as the training average
+        when none was infrequent; no error is raised.
+    min_frequency : int or float, default=5
+        Categories with fewer training rows than this share one learned vector
+        (a row count in [1, inf), or a fraction of the rows in (0, 1)), as in
+        :class:`~sklearn.preprocessing.OneHotEncoder`: few rows cannot train a
+        vector of their own. ``1`` gives every category its own vector."""
+
+TABLE_ATTRIBUTES_DOC = """\
+    is_categorical_ : ndarray of shape (`n_features_in_`,), dtype bool
+        Which features are categorical.
+    categories_ : list of ndarray
+        For each categorical feature in column order, its categories with at
+        least ``min_frequency`` training rows, sorted (float64 numbers or
+        strings); the others are infrequent."""
 
 class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
     """What every estimator of the package shares.
@@ -64,6 +89,11 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
         "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "input_noise": [Interval(Real, 0, FLOAT32_MAX, closed="both")],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
+        "min_frequency": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="neither"),
+        ],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -77,7 +107,8 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
 
     _fitted_schema = {
         "module_": "network", "device_": "device", "n_features_in_": "count",
-        "feature_names_in_": "names", "_loss": "loss",
+        "feature_names_in_": "names", "is_categorical_": "mask",
+        "categories_": "categories", "_loss": "loss",
     }  # fmt: skip
 
     _auto_early_stopping_samples = AUTO_EARLY_STOPPING_SAMPLES
@@ -95,6 +126,8 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
         weight_decay,
         dropout,
         input_noise,
+        categorical_features,
+        min_frequency,
         early_stopping,
         validation_fraction,
         n_iter_no_change,
@@ -114,6 +147,8 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
         self.weight_decay = weight_decay
         self.dropout = dropout
         self.input_noise = input_noise
+        self.categorical_features = categorical_features
+        self.min_frequency = min_frequency
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -184,14 +219,18 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
         self._check_weighted_target(y)
         return X, y, sample_weight, loss
 
-    def _new_network(self, X, n_outputs, prior, offset, scale, seed, n_blocks=0, skip=True):
+    def _new_network(
+        self, X, sample_weight, n_outputs, prior, offset, scale, seed, n_blocks=0, skip=True
+    ):
         """A network with ``n_blocks`` blocks whose every head predicts the prior.
 
-        The stem's normalisation is fitted on ``X``; ``offset`` and ``scale``
-        map head units to output units. Weights are drawn under ``seed``.
+        The stem's normalisation is fitted on the rows ``X`` of weights
+        ``sample_weight``; ``offset`` and ``scale`` map head units to output
+        units. Weights are drawn under ``seed``.
         """
+        cards = cardinalities(self.is_categorical_, self.categories_)
         with seeded(seed, torch.device("cpu")):
-            stem = Stem(X.shape[1], self.width, self.input_noise)
+            stem = Stem(X.shape[1], self.width, self.input_noise, cards)
             network = ResNet(stem, n_outputs, self.learning_rate, skip=skip)
             for _ in range(n_blocks):
                 network.blocks.append(
@@ -201,7 +240,7 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
                 )
             for _ in range(n_blocks + 1):
                 network.heads.append(torch.nn.Linear(self.width, n_outputs))
-        stem.set_normalisation(*feature_normalisation(X))
+        stem.set_normalisation(*stem_statistics(X, sample_weight, cards))
         with torch.no_grad():
             for head in network.heads:
                 head.weight.zero_()
@@ -228,6 +267,29 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
             storage = storage_device(self.device_, 4 * X.shape[0] * (X.shape[1] + 2 * self.width))
         return to_storage(X, torch.float32, self.device_, storage)
 
+    def encode_inputs(self, X):
+        """``X`` as the float32 matrix the fitted network takes, ``module_(x)``.
+
+        Numeric columns keep their values, a missing value as NaN; a
+        categorical column holds the codes of its values: 0 for a missing
+        value, 1 for an infrequent category or one unseen in ``fit``, and
+        ``2 + i`` for ``categories_[k][i]`` (the ``k``-th categorical
+        column). This is the input of the network itself, for example of the
+        skorch net of :meth:`to_skorch` or of a custom training loop.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Input samples, as ``predict`` takes them.
+
+        Returns
+        -------
+        X_network : ndarray of shape (n_samples, n_features), dtype float32
+            The encoded inputs.
+        """
+        check_is_fitted(self)
+        return validate_X(self, X, reset=False).astype(np.float32)
+
     @contextlib.contextmanager
     def _inference(self, X):
         """Validate ``X`` and yield ``(network, X, batch)`` ready for an inference pass.
@@ -250,7 +312,8 @@ class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
+        # Missing values are learned per feature by the stem.
+        tags.input_tags.allow_nan = True
         # Densified up to MAX_DENSE_CELLS cells.
         tags.input_tags.sparse = True
         return tags

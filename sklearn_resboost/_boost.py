@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MAX_SEED, BaseResNetEstimator
+from ._base import MAX_SEED, TABLE_ATTRIBUTES_DOC, TABLE_PARAMETERS_DOC, BaseResNetEstimator
 from ._device import EVAL_BATCH_SIZE, fetch, resolve_device, seeded, storage_device, to_storage
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -341,7 +341,9 @@ class BaseBoostResNet(BaseResNetEstimator):
                 self._head_targets(y[train_idx], offset, scale), sample_weight[train_idx]
             )
             seed = int(self._rng.randint(MAX_SEED))
-            self.module_ = self._new_network(X[train_idx], n_outputs, prior, offset, scale, seed)
+            self.module_ = self._new_network(
+                X[train_idx], sample_weight[train_idx], n_outputs, prior, offset, scale, seed
+            )
             self.device_ = device
             for name in self._stage_attributes:
                 setattr(self, name, [])
@@ -926,6 +928,7 @@ _SHARED_PARAMETERS = {
         features while the stem trains (round 0, and fine-tuning), in units of
         each feature's spread, in [0, 3.4e38]. Training with input noise is a
         smoothness penalty (Bishop, 1995); 0 turns it off.""",
+    "categorical_features": TABLE_PARAMETERS_DOC,
     "n_iter_no_change": """\
     n_iter_no_change : int, default=10
         Rounds without an improvement larger than ``tol`` before stopping, in
@@ -968,6 +971,7 @@ _SHARED_PARAMETERS = {
 
 def _with_shared_parameters(doc):
     """``doc`` with its ``<shared name>`` lines replaced by the shared parameter docs."""
+    doc = doc.replace("<table attributes>", TABLE_ATTRIBUTES_DOC)
     return re.sub(r"^    <shared (\w+)>$", lambda m: _SHARED_PARAMETERS[m.group(1)], doc, flags=re.M)
 
 
@@ -1007,6 +1011,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     <shared weight_decay>
     <shared dropout>
     <shared input_noise>
+    <shared categorical_features>
     subsample : float, default=1.0
         Fraction of training rows drawn (without replacement) for each round, in
         (0, 1].
@@ -1078,6 +1083,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
+<table attributes>
     device_ : torch.device
         Device the network lives on.
 
@@ -1121,6 +1127,8 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         weight_decay=1e-4,
         dropout=0.0,
         input_noise=0.3,
+        categorical_features="from_dtype",
+        min_frequency=5,
         subsample=1.0,
         gamma=None,
         early_stopping="auto",
@@ -1149,6 +1157,8 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             weight_decay=weight_decay,
             dropout=dropout,
             input_noise=input_noise,
+            categorical_features=categorical_features,
+            min_frequency=min_frequency,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -1282,6 +1292,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     <shared weight_decay>
     <shared dropout>
     <shared input_noise>
+    <shared categorical_features>
     subsample : float, default=1.0
         Fraction of training rows drawn for each round, in (0, 1].
     early_stopping : "auto" or bool, default="auto"
@@ -1338,6 +1349,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
+<table attributes>
     device_ : torch.device
         Device the network lives on.
 
@@ -1380,6 +1392,8 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         weight_decay=1e-4,
         dropout=0.0,
         input_noise=0.3,
+        categorical_features="from_dtype",
+        min_frequency=5,
         subsample=1.0,
         early_stopping="auto",
         validation_fraction=0.1,
@@ -1407,6 +1421,8 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             weight_decay=weight_decay,
             dropout=dropout,
             input_noise=input_noise,
+            categorical_features=categorical_features,
+            min_frequency=min_frequency,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,

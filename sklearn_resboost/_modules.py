@@ -11,6 +11,18 @@ from torch import nn
 class Stem(nn.Module):
     """Input normalisation learned in ``fit``, then a linear map to the residual width.
 
+    Numeric features are standardised and mapped linearly; a missing value
+    (NaN) adds the feature's learned ``missing`` vector instead. A
+    categorical feature (``cardinalities[j] > 0``) holds category codes (see
+    :func:`sklearn_resboost.BoostResNetClassifier.encode_inputs`) and adds the
+    learned vector of its code, an embedding into the residual width: the same
+    map as a one-hot encoding followed by the linear layer. The vectors of a
+    feature are centred on their mean under the training frequencies, and a
+    code no training row had (a category seen only in prediction, when no
+    category was infrequent in ``fit``) adds nothing: a value the network never
+    saw enters as the training average, as a missing value of a feature that
+    had none in ``fit`` does.
+
     Parameters
     ----------
     n_features : int
@@ -19,7 +31,10 @@ class Stem(nn.Module):
         Width of the residual stream, >= 1.
     noise : float, default=0.0
         Standard deviation of the Gaussian noise added to the standardised
-        features in training mode, >= 0; the estimators' ``input_noise``.
+        numeric features in training mode, >= 0; the estimators' ``input_noise``.
+    cardinalities : sequence of int, default=None
+        Per feature, 0 for a numeric one, else the number of codes of a
+        categorical one (>= 1). None: all features are numeric.
 
     Examples
     --------
@@ -27,29 +42,109 @@ class Stem(nn.Module):
     >>> from sklearn_resboost import Stem
     >>> stem = Stem(n_features=2, width=4)
     >>> stem.set_normalisation(center=[10.0, 1000.0], scale=[2.0, 500.0])
-    >>> stem(torch.tensor([[10.0, 1000.0], [12.0, 500.0]])).shape
+    >>> stem(torch.tensor([[10.0, 1000.0], [12.0, float("nan")]])).shape
+    torch.Size([2, 4])
+
+    A numeric feature and a categorical one with 3 codes:
+
+    >>> stem = Stem(n_features=2, width=4, cardinalities=[0, 3])
+    >>> stem.set_normalisation([0.0, 0.0], [1.0, 1.0], frequency=[0.0, 0.5, 0.5])
+    >>> stem(torch.tensor([[0.5, 1.0], [1.5, 2.0]])).shape
     torch.Size([2, 4])
     """
 
-    def __init__(self, n_features, width, noise=0.0):
+    def __init__(self, n_features, width, noise=0.0, cardinalities=None):
         super().__init__()
         self.noise = float(noise)
+        cards = [0] * n_features if cardinalities is None else [int(c) for c in cardinalities]
+        if len(cards) != n_features or any(c < 0 for c in cards):
+            raise ValueError(
+                f"cardinalities must give n_features={n_features} counts >= 0; got {cards}."
+            )
+        self.cardinalities = tuple(cards)
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.linear = nn.Linear(n_features, width)
+        self.missing = nn.Parameter(torch.zeros(n_features, width))
+        self._derived_buffers()
+        n_codes = sum(cards)
+        self.embedding = nn.Parameter(torch.empty(n_codes, width))
+        self.register_buffer("frequency", torch.zeros(n_codes))
+        if n_codes:
+            bound = 1.0 / n_features**0.5
+            with torch.no_grad():
+                nn.init.uniform_(self.embedding, -bound, bound)
+                self.linear.weight[:, self.categorical_columns] = 0.0
 
-    def set_normalisation(self, center, scale):
-        """Store the per-feature centre and scale computed from the training data."""
+    def _derived_buffers(self):
+        # Index tensors that follow from the cardinalities, not saved with the
+        # state; built on the CPU even when the stem is built on the meta device.
+        cards = self.cardinalities
+        counts = [c for c in cards if c]
+        offsets = list(itertools.accumulate(counts, initial=0))[:-1]
+        feature = [k for k, c in enumerate(counts) for _ in range(c)]
+        for name, values, dtype in (
+            ("numeric", [c == 0 for c in cards], torch.bool),
+            ("categorical_columns", [j for j, c in enumerate(cards) if c], torch.long),
+            ("code_offsets", offsets, torch.long),
+            ("code_feature", feature, torch.long),
+        ):
+            tensor = torch.tensor(values, dtype=dtype, device="cpu")
+            self.register_buffer(name, tensor, persistent=False)
+
+    def __setstate__(self, state):
+        # A stem pickled before missing values and categories were supported.
+        super().__setstate__(state)
+        if "missing" not in self._parameters:
+            n_features, width = self.center.numel(), self.linear.out_features
+            device = self.center.device
+            self.cardinalities = (0,) * n_features
+            self.missing = nn.Parameter(torch.zeros(n_features, width, device=device))
+            self.embedding = nn.Parameter(torch.empty(0, width, device=device))
+            self.register_buffer("frequency", torch.zeros(0, device=device))
+            self._derived_buffers()
+            for name, buffer in self._buffers.items():
+                self._buffers[name] = buffer.to(device)
+
+    def set_normalisation(self, center, scale, frequency=None):
+        """Store the per-feature centre and scale and the code frequencies of the training data.
+
+        ``frequency`` gives every categorical feature's codes their share of
+        the training rows, one array over all codes in feature order; None
+        when all features are numeric.
+        """
         self.center.copy_(torch.as_tensor(center, dtype=self.center.dtype))
         self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
+        if frequency is not None:
+            self.frequency.copy_(torch.as_tensor(frequency, dtype=self.frequency.dtype))
+
+    def code_vectors(self):
+        """Every code's vector as it enters the residual stream, shape ``(n_codes, width)``.
+
+        The learned embedding less its feature's mean under the training
+        frequencies; zero for a code no training row had.
+        """
+        n_categorical = self.categorical_columns.numel()
+        weighted = self.embedding * self.frequency[:, None]
+        means = weighted.new_zeros(n_categorical, weighted.shape[1])
+        means = means.index_add(0, self.code_feature, weighted)
+        seen = (self.frequency > 0).to(self.embedding.dtype)[:, None]
+        return (self.embedding - means[self.code_feature]) * seen
 
     def forward(self, x):
+        x = x.to(self.center.dtype)
+        missing = torch.isnan(x)
         # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
         # linear map; 1e4 standard deviations is never reached by real data.
-        x = ((x.to(self.center.dtype) - self.center) / self.scale).clamp(-1e4, 1e4)
+        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
         if self.training and self.noise > 0:
-            x = x + self.noise * torch.randn_like(x)
-        return self.linear(x)
+            z = z + self.noise * torch.randn_like(z)
+        z = torch.where(missing | ~self.numeric, 0.0, z)
+        out = self.linear(z) + missing.to(z.dtype) @ self.missing
+        if self.embedding.shape[0]:
+            codes = x[:, self.categorical_columns].long() + self.code_offsets
+            out = out + self.code_vectors()[codes].sum(dim=1)
+        return out
 
 
 class MLPBlock(nn.Module):
@@ -384,8 +479,9 @@ def network_bytes(
 ):
     """A lower bound on the memory that training a network takes, in bytes.
 
-    Counts the float32 values of the network (stem, blocks, heads, buffers),
-    AdamW's two moments of the trained parameters, and the larger of their
+    Counts the float32 values of the network (stem without the vectors of
+    categories, blocks, heads, buffers), AdamW's two moments of the trained
+    parameters, and the larger of their
     gradients and the activations of one batch that backpropagation keeps:
     all activations are alive when the backward pass starts, all gradients
     when it ends. Only activations the layers must keep are counted, at 2
@@ -427,7 +523,8 @@ def network_bytes(
     # LayerNorm (2 * width), linear1 (width x hidden_size + bias), linear2.
     block = 0 if hidden_size is None else 2 * width * hidden_size + hidden_size + 3 * width
     head = width * n_outputs + n_outputs
-    stem = n_features * width + width
+    # The linear map and the missing-value vectors; category vectors are not counted.
+    stem = 2 * n_features * width + width
     buffers = 2 * n_features + 2 * n_outputs
     stored = stem + n_blocks * block + (n_blocks + 1) * head + buffers
     trained = (stem if end_to_end else 0) + n_trained_blocks * block + head

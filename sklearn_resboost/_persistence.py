@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._device import available_device, resolve_device
 from ._modules import MLPBlock, ResNet, Stem, state_shapes
+from ._tables import cardinalities
 from ._version import __version__
 
 #: Version of the file layout written by :func:`save`; :func:`load` reads
@@ -197,6 +198,7 @@ def describe_network(module):
         "n_outputs": int(module.output_scale.numel()),
         "learning_rate": float(module.learning_rate),
         "skip": bool(module.skip),
+        "cardinalities": list(module.stem.cardinalities),
     }
 
 
@@ -587,9 +589,9 @@ class _StateLayout:
     the meta device, which allocates nothing; the whole network repeats them.
     """
 
-    def __init__(self, network, n_features, width, n_blocks, n_outputs, hidden_size):
+    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size):
         with torch.device("meta"):
-            root = ResNet(Stem(n_features, width), n_outputs, 1.0, network["skip"])
+            root = ResNet(Stem(len(cards), width, 0.0, cards), n_outputs, 1.0, network["skip"])
             block = MLPBlock(width, hidden_size or 1) if n_blocks else None
             head = torch.nn.Linear(width, n_outputs)
         self.root = state_shapes(root)
@@ -609,6 +611,11 @@ class _StateLayout:
                 yield f"heads.{k}.{name}", shape
 
 
+# The stem's tensors that files written before missing values and categories
+# lack: zeros there (no categorical feature, no missing value learned).
+_NEW_STEM_TENSORS = ("stem.missing", "stem.embedding", "stem.frequency")
+
+
 def build_network(network, tensors, path):
     """Rebuild the network described by ``network`` with the ``module.*`` tensors.
 
@@ -621,11 +628,22 @@ def build_network(network, tensors, path):
         raise _corrupt(path, "network is not a JSON object")
     expected = {
         "n_features", "width", "hidden_size", "dropout", "n_blocks",
-        "n_heads", "n_outputs", "learning_rate", "skip",
+        "n_heads", "n_outputs", "learning_rate", "skip", "cardinalities",
     }  # fmt: skip
-    if set(network) != expected:
+    # Files written before categorical features have no cardinalities.
+    legacy = set(network) == expected - {"cardinalities"}
+    if set(network) != expected and not legacy:
         raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
     n_features = _positive_int(network, "n_features", path)
+    cards = [0] * n_features if legacy else network["cardinalities"]
+    if (
+        not isinstance(cards, list)
+        or len(cards) != n_features
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cards)
+        # Every code has a stored frequency: a forged count costs no more than the file.
+        or sum(cards) > sum(array.size for array in tensors.values())
+    ):
+        raise _corrupt(path, "network.cardinalities is not one count >= 0 per feature")
     width = _positive_int(network, "width", path)
     n_blocks = _positive_int(network, "n_blocks", path, minimum=0)
     n_outputs = _positive_int(network, "n_outputs", path)
@@ -646,7 +664,7 @@ def build_network(network, tensors, path):
     if not isinstance(network["skip"], bool):
         raise _corrupt(path, f"network.skip is {network['skip']!r}, not a boolean")
 
-    layout = _StateLayout(network, n_features, width, n_blocks, n_outputs, hidden_size)
+    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
     # Counted before any name is listed: a forged block count must cost no
     # more than the file's own tensors.
@@ -658,6 +676,11 @@ def build_network(network, tensors, path):
             f"({n_blocks} blocks) has {n_expected}",
         )
     expected_state = dict(layout.items(n_blocks))
+    if legacy:
+        # Tensors a stem had no use for before missing values and categories.
+        for name in _NEW_STEM_TENSORS:
+            shape = expected_state.pop(name)
+            tensors = {**tensors, f"module.{name}": np.zeros(shape, np.float32)}
     missing = sorted(set(expected_state) - given)
     unexpected = sorted(given - set(expected_state))
     if missing:
@@ -676,8 +699,11 @@ def build_network(network, tensors, path):
         if array.dtype != np.float32:
             raise _corrupt(path, f"the tensor module.{name} has dtype {array.dtype}, not float32")
         state[name] = torch.from_numpy(np.array(array))
+    if legacy:
+        state.update({name: torch.from_numpy(tensors[f"module.{name}"]) for name in _NEW_STEM_TENSORS})
     with torch.device("meta"):
-        module = ResNet(Stem(n_features, width), n_outputs, learning_rate, network["skip"])
+        stem = Stem(n_features, width, 0.0, cards)
+        module = ResNet(stem, n_outputs, learning_rate, network["skip"])
         for _ in range(n_blocks):
             module.blocks.append(MLPBlock(width, hidden_size, dropout))
         for _ in range(n_blocks + 1):
@@ -717,6 +743,16 @@ def _are_labels(value):
     )
 
 
+def _are_levels(value):
+    return (
+        isinstance(value, np.ndarray)
+        and value.ndim == 1
+        and value.dtype.kind in "fU"
+        and (value.dtype.kind == "U" or np.isfinite(value).all())
+        and np.array_equal(np.unique(value), value)
+    )
+
+
 class FittedKind(NamedTuple):
     """What a restored value of one kind of fitted state must be.
 
@@ -747,6 +783,15 @@ FITTED_KINDS = {
     "names": FittedKind(
         lambda value, est: isinstance(value, np.ndarray) and value.ndim == 1,
         "is not a 1-D array of names",
+    ),
+    "mask": FittedKind(
+        lambda value, est: isinstance(value, np.ndarray) and value.ndim == 1
+        and value.dtype == bool,
+        "is not a 1-D boolean array",
+    ),
+    "categories": FittedKind(
+        lambda value, est: isinstance(value, list) and all(_are_levels(v) for v in value),
+        "is not a list of sorted, unique categories",
     ),
     "labels": FittedKind(
         lambda value, est: _are_labels(value), "are not sorted, unique class labels"
@@ -851,6 +896,16 @@ def _check_consistent(estimator, network, path):
             problems.append(f"{name} does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
+    mask = getattr(estimator, "is_categorical_", None)
+    if mask is not None:
+        if mask.shape != (n_features,):
+            problems.append("is_categorical_ does not match n_features_in_")
+        elif int(mask.sum()) != len(getattr(estimator, "categories_", [])):
+            problems.append("categories_ does not have one entry per categorical feature")
+        elif network.get("cardinalities", [0] * n_features) != cardinalities(
+            mask, estimator.categories_
+        ):
+            problems.append("categories_ does not match the network's categorical features")
     if problems:
         raise _corrupt(path, "; ".join(problems))
 

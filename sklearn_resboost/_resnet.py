@@ -8,7 +8,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MAX_SEED, BaseResNetEstimator
+from ._base import MAX_SEED, TABLE_ATTRIBUTES_DOC, TABLE_PARAMETERS_DOC, BaseResNetEstimator
 from ._device import resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import check_network_size
@@ -94,7 +94,15 @@ class BaseResNet(BaseResNetEstimator):
         # Every head starts at the prior; only the final one is trained, so the
         # earlier stages' scores stay the prior.
         network = self._new_network(
-            X[train_idx], n_outputs, prior, offset, scale, init_seed, self.n_blocks, self.skip
+            X[train_idx],
+            sample_weight[train_idx],
+            n_outputs,
+            prior,
+            offset,
+            scale,
+            init_seed,
+            self.n_blocks,
+            self.skip,
         )
         network.to(device)
 
@@ -170,6 +178,7 @@ _SHARED_PARAMETERS = """\
         1995). Off by default: here it acts in every epoch, not only in a
         first round as in the boosted estimators, and 0.3 cost 6 points of
         accuracy on hastie while adding 0.7 on digits.
+<table parameters>
     early_stopping : "auto" or bool, default="auto"
         Stop when the validation loss has not improved for
         ``n_iter_no_change`` epochs and keep the best epoch's weights
@@ -201,7 +210,7 @@ _SHARED_PARAMETERS = """\
         one thread: the networks' matrix products are too small to gain from
         more threads on idle cores, and on busy cores 2 threads made fits 3
         to 13 times slower (``benchmarks/threads.py``). Float results depend
-        on the thread count."""
+        on the thread count.""".replace("<table parameters>", TABLE_PARAMETERS_DOC)
 
 _SHARED_ATTRIBUTES = """\
     module_ : ResNet
@@ -216,8 +225,9 @@ _SHARED_ATTRIBUTES = """\
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
+<table attributes>
     device_ : torch.device
-        Device the network lives on."""
+        Device the network lives on.""".replace("<table attributes>", TABLE_ATTRIBUTES_DOC)
 
 
 @register_estimator
@@ -292,6 +302,8 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         weight_decay=1e-4,
         dropout=0.0,
         input_noise=0.0,
+        categorical_features="from_dtype",
+        min_frequency=5,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -318,6 +330,8 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             weight_decay=weight_decay,
             dropout=dropout,
             input_noise=input_noise,
+            categorical_features=categorical_features,
+            min_frequency=min_frequency,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -403,6 +417,8 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         weight_decay=1e-4,
         dropout=0.0,
         input_noise=0.0,
+        categorical_features="from_dtype",
+        min_frequency=5,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
@@ -429,6 +445,8 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             weight_decay=weight_decay,
             dropout=dropout,
             input_noise=input_noise,
+            categorical_features=categorical_features,
+            min_frequency=min_frequency,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,

@@ -16,7 +16,10 @@ import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, check_X_y, validate_data
+
+from . import _tables as tables
+from ._tables import categorical_mask
 
 #: Sparse inputs with at most this many cells (rows x features) are converted
 #: to dense arrays, with a :class:`~sklearn.exceptions.DataConversionWarning`;
@@ -141,7 +144,11 @@ def check_float32_range(values, name, caller):
     """Refuse values whose magnitude a float32 network cannot represent."""
     if values.dtype.itemsize <= 4 or values.size == 0:
         return
-    largest = max(abs(float(values.max())), abs(float(values.min())))
+    # fmax and fmin skip NaN (missing values); they give NaN for an all-missing X.
+    largest = max(abs(float(np.fmax.reduce(values, axis=None))),
+                  abs(float(np.fmin.reduce(values, axis=None))))
+    if np.isnan(largest):
+        return
     if largest > FLOAT32_MAX:
         raise ValueError(
             f"Input {name} contains values beyond the float32 range (largest magnitude "
@@ -150,12 +157,52 @@ def check_float32_range(values, name, caller):
         )
 
 
+def _table_state(estimator, X, reset, caller):
+    """The categorical mask and categories of ``X``: learned when ``reset``, else the fitted ones.
+
+    None when every column is numeric.
+    """
+    if not reset:
+        mask = getattr(estimator, "is_categorical_", None)
+        if mask is None or not mask.any():
+            return None, []
+        return mask, estimator.categories_
+    shape = X.shape if hasattr(X, "shape") else np.shape(np.asarray(X, dtype=object))
+    n_features = shape[1] if len(shape) == 2 else 0
+    mask = categorical_mask(X, estimator.categorical_features, n_features, caller)
+    estimator.is_categorical_ = mask
+    estimator.categories_ = []
+    if len(shape) != 2 or not mask.any():
+        return None, []
+    if sp.issparse(X):
+        raise ValueError(
+            f"{caller} needs a dense X for categorical_features; X is sparse. Pass a "
+            "dense array or a DataFrame."
+        )
+    if not tables.is_frame(X):
+        X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
+    estimator.categories_ = tables.learn_categories(X, mask, estimator.min_frequency, caller)
+    return mask, estimator.categories_
+
+
+def _check_observed(X, mask, caller):
+    """Refuse a column that is entirely missing in ``fit``: the network could learn nothing of it."""
+    empty = np.flatnonzero(np.isnan(X).all(axis=0) & ~mask) if X.shape[0] else []
+    if len(empty):
+        raise ValueError(
+            f"{caller}: X has columns {empty.tolist()[:5]} whose values are all missing in "
+            "fit; drop them."
+        )
+
+
 def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
     """``validate_data`` with the package's rules; returns ``X`` or ``(X, y)``.
 
     ``X`` comes back as a dense float32 or float64 array within the float32
-    range; ``check_params`` go to ``validate_data`` (``multi_output``,
-    ``y_numeric``, ...).
+    range, missing values as NaN and categorical columns as the codes of
+    :mod:`._tables` (with ``reset``, the estimator's ``is_categorical_`` and
+    ``categories_`` are learned from ``X``); ``check_params`` go to
+    ``validate_data`` (``multi_output``, ``y_numeric``, ...).
     """
     caller = type(estimator).__name__
     if sp.issparse(X):
@@ -168,19 +215,35 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
             check_params.get("y_numeric", False),
             check_params.get("multi_output", False),
         )
+    mask, categories = _table_state(estimator, X, reset, caller)
+    if mask is not None:
+        # Feature names and count; the table is checked column by column.
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        if not tables.is_frame(X):
+            # Lists keep each value's type (NumPy would make every value a string).
+            X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
+        X = tables.encode(X, mask, categories, caller)
     try:
-        result = validate_data(
-            estimator,
-            X,
-            y,
-            reset=reset,
-            accept_sparse=True,
-            # float32 arrays stay float32; lists, integers and array-likes
-            # without a dtype become float64, so that the feature statistics
-            # do not depend on the container the data came in.
-            dtype=[np.float64, np.float32],
-            **check_params,
-        )
+        if mask is None:
+            result = validate_data(
+                estimator,
+                X,
+                y,
+                reset=reset,
+                accept_sparse=True,
+                # float32 arrays stay float32; lists, integers and array-likes
+                # without a dtype become float64, so that the feature statistics
+                # do not depend on the container the data came in.
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan",
+                **check_params,
+            )
+        elif isinstance(y, str) or y is None:
+            result = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan",
+                                 estimator=estimator)
+        else:
+            result = check_X_y(X, y, dtype=np.float64, ensure_all_finite="allow-nan",
+                               estimator=estimator, **check_params)
     except ValueError as exc:
         if not any(message in str(exc) for message in _CONVERSION_ERRORS):
             raise
@@ -188,13 +251,16 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
         where = f" (columns {columns[:5]})" if columns else ""
         raise ValueError(
             f"{caller} needs numeric X; X has values that are not numbers{where}: {exc}. "
-            "Encode text and categorical columns first, e.g. with OneHotEncoder or "
-            "OrdinalEncoder."
+            "Declare categorical columns in categorical_features (a DataFrame's object, "
+            "string and category columns are categorical by default), or encode them "
+            "first."
         ) from exc
     X_checked = result[0] if isinstance(result, tuple) else result
     if sp.issparse(X_checked):
         X_checked = _densify(X_checked, caller)
     check_float32_range(X_checked, "X", caller)
+    if reset:
+        _check_observed(X_checked, estimator.is_categorical_, caller)
     if isinstance(result, tuple):
         return X_checked, result[1]
     return X_checked
@@ -271,20 +337,6 @@ def validation_split(estimator, n_samples, auto_samples, stratify, random_state)
             f"{estimator.validation_fraction} of the {n_samples} samples, which failed: "
             f"{str(exc).rstrip('. ')}. Use more samples or early_stopping=False."
         ) from exc
-
-
-def feature_normalisation(X):
-    """Per-feature centre and spread of the stem, from the training rows.
-
-    Computed in float64: float32 sums of values near the float32 limit
-    overflow. A spread below float32's smallest normal number would be stored
-    as 0 (or lose its precision): such a feature is constant for the network;
-    one beyond the float32 range is capped, so that it is not stored as inf.
-    """
-    center = X.mean(axis=0, dtype=np.float64)
-    spread = np.minimum(X.std(axis=0, dtype=np.float64), FLOAT32_MAX)
-    spread[~(spread >= np.finfo(np.float32).tiny)] = 1.0
-    return center, spread
 
 
 def target_transform(y, sample_weight):

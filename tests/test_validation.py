@@ -141,6 +141,12 @@ def _poison(values, value, dtype=float):
     return values
 
 
+def _missing_column(X):
+    X = np.array(X, dtype=float)
+    X[:, 1] = np.nan
+    return X
+
+
 def _text_column(X):
     X = X.astype(object)
     X[:, 1] = "a"
@@ -180,12 +186,6 @@ def _frame_with_na(X):
 # Bad X, refused the same way by fit, every method taking X and every inspection
 # function: (id, input, exception, message start, X -> bad X).
 BAD_X = [
-    ("nan", "``X`` with NaN", ValueError, "Input X contains NaN",
-     lambda X: _poison(X, np.nan)),
-    ("none", "``X`` of dtype object with ``None``", ValueError, "Input X contains NaN",
-     lambda X: _poison(X, None, object)),
-    ("pd-na", "DataFrame with ``pd.NA`` in a nullable column", ValueError,
-     "Input X contains NaN", _frame_with_na),
     ("inf", "``X`` with infinity", ValueError, "Input X contains infinity",
      lambda X: _poison(X, np.inf)),
     ("beyond-float32", "``X`` with a value beyond the float32 range (``1e39``)", ValueError,
@@ -199,8 +199,6 @@ BAD_X = [
     ("3d", "3-D ``X``", ValueError, "Found array with dim 3", lambda X: X[:, :, None]),
     ("text", "``X`` with a text column", ValueError, "{name} needs numeric X", _text_column),
     ("ragged", "ragged nested lists", ValueError, "{name} needs numeric X", _ragged),
-    ("frame-text", "DataFrame with a text column", ValueError, "{name} needs numeric X",
-     lambda X: _frame(X, "f1", ["a"] * len(X))),
     ("complex", "complex ``X``", ValueError, "Complex data not supported",
      lambda X: X + 1j),
     ("datetime", "``X`` of dtype ``datetime64``", ValueError, "X has dates or durations",
@@ -261,6 +259,21 @@ OTHER = [
     *_over_methods("not-fitted", "an estimator that is not fitted", NotFittedError,
                    "This {name} instance is not fitted yet",
                    lambda est, method, X, y: call_method(est.__class__(), method, X, y)),
+    Refused("changed-type", "a categorical text column given numbers", ValueError,
+            "{name}: the categorical column 'f1' had text categories in fit",
+            lambda est, X, y: est.fit(_frame(X, "f1", ["a", "b"] * (len(X) // 2)), y).predict(
+                _frame(X)), kinds=("classifier", "regressor")),
+    # Inputs of fit only.
+    Refused("frame-text", "DataFrame with a text column and ``categorical_features=None``",
+            ValueError, "{name} needs numeric X",
+            lambda est, X, y: est.set_params(categorical_features=None).fit(
+                _frame(X, "f1", ["a"] * len(X)), y)),
+    Refused("all-missing", "``X`` with a column entirely missing in ``fit``", ValueError,
+            "{name}: X has columns [1] whose values are all missing in fit",
+            lambda est, X, y: est.fit(_missing_column(X), y)),
+    Refused("unknown-categorical", "``categorical_features`` naming no column of ``X``",
+            ValueError, "categorical_features names ['nope'], which are not columns of X",
+            lambda est, X, y: est.set_params(categorical_features=["nope"]).fit(_frame(X), y)),
     # Targets.
     Refused("y-nan", "``y`` with NaN", ValueError, "Input y contains NaN",
             lambda est, X, y: est.fit(X, _poison(y, np.nan))),
@@ -427,6 +440,8 @@ INVALID_PARAMS = {
     "n_threads": [0, -1, 1.5, "all"],
     "class_weight": [[1.0, 2.0], "auto"],
     "alpha": [0.0, 1.0],
+    "categorical_features": ["auto", 3],
+    "min_frequency": [0, 1.5],
     "random_state": ["seed"],
     "verbose": [-1, "loud"],
 }
@@ -453,6 +468,15 @@ ACCEPTED = [
     Accepted("one-feature", "one feature", "trained on", lambda X, y: (X[:, :1], y)),
     Accepted("bool-int", "DataFrame of bool, int8, float16 and nullable Int64 columns",
              "converted to float32", lambda X, y: (_mixed_frame(X), y)),
+    Accepted("nan", "``X`` with NaN", "a missing value, learned per feature",
+             lambda X, y: (_poison(X, np.nan), y)),
+    Accepted("none", "``X`` of dtype object with ``None``", "a missing value",
+             lambda X, y: (_poison(X, None, object), y)),
+    Accepted("pd-na", "DataFrame with ``pd.NA`` in a nullable column", "a missing value",
+             lambda X, y: (_frame_with_na(X), y)),
+    Accepted("frame-text", "DataFrame with a text column, missing values among the text",
+             "a categorical feature (``categorical_features='from_dtype'``)",
+             lambda X, y: (_frame(X, "f1", (["a", "b", None] * len(X))[: len(X)]), y)),
     Accepted("sparse", "sparse ``X`` up to ``MAX_DENSE_CELLS`` (1e8) cells",
              "densified, with a ``DataConversionWarning``",
              lambda X, y: (sp.csr_matrix(np.where(np.abs(X) > 1, X, 0.0)), y),
