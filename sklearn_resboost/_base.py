@@ -29,11 +29,12 @@ from ._device import (
 )
 from ._export import SkorchMixin
 from ._modules import ResNet, Stem, make_block
+from ._onnx import OnnxMixin
 from ._persistence import save
-from ._tables import cardinalities, stem_statistics
+from ._tables import cardinalities
 from ._threads import limited_threads
 from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
-from ._validation import FLOAT32_MAX, validate_X, weighted_rows
+from ._validation import FLOAT32_MAX, stem_statistics, validate_X, weighted_rows
 
 # Seeds drawn from an estimator's generator are below this bound.
 MAX_SEED = np.iinfo(np.int32).max
@@ -71,7 +72,7 @@ TABLE_ATTRIBUTES_DOC = """\
         least ``min_frequency`` training rows, sorted (float64 numbers or
         strings); the others are infrequent."""
 
-class BaseResNetEstimator(SkorchMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMeta):
     """What every estimator of the package shares.
 
     The subclasses declare their fitted state in ``_fitted_schema``

@@ -339,6 +339,41 @@ def validation_split(estimator, n_samples, auto_samples, stratify, random_state)
         ) from exc
 
 
+def stem_statistics(X, sample_weight, cards):
+    """The stem's per-feature centre and spread, and the frequency of every category code.
+
+    Numeric features: the weighted mean and standard deviation of their
+    observed values, in float64 (float32 sums of values near the float32
+    limit overflow). A spread below float32's smallest normal number would
+    be stored as 0 (or lose its precision): such a feature is constant for
+    the network; one beyond the float32 range is capped, so that it is not
+    stored as inf. Categorical features get centre 0 and spread 1, and their
+    codes' weighted frequencies among the rows, one array over all codes in
+    feature order.
+    """
+    n_features = X.shape[1]
+    weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+    center, spread = np.zeros(n_features), np.ones(n_features)
+    frequencies = []
+    for j, n_codes in enumerate(cards):
+        column = X[:, j]
+        if n_codes:
+            counts = np.bincount(column.astype(np.int64), weights=weight, minlength=n_codes)
+            frequencies.append(counts / counts.sum())
+            continue
+        observed = ~np.isnan(column)
+        w, values = weight[observed], column[observed].astype(np.float64)
+        if not observed.all() and w.sum() == 0:
+            continue
+        mean = np.average(values, weights=w)
+        std = np.sqrt(np.average((values - mean) ** 2, weights=w))
+        center[j] = mean
+        spread[j] = std if std >= np.finfo(np.float32).tiny else 1.0
+    spread = np.minimum(spread, FLOAT32_MAX)
+    frequency = np.concatenate(frequencies) if frequencies else np.zeros(0)
+    return center, spread, frequency
+
+
 def target_transform(y, sample_weight):
     """Offset and scale standardising each regression target, exact in float32.
 
