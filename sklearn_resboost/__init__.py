@@ -4,6 +4,7 @@ from . import inspection
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
 from ._modules import MLPBlock, ResNet, Stem
+from ._onnx import onnx_feed, register_onnx_converters
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
 from ._version import __version__
@@ -20,4 +21,6 @@ __all__ = [
     "__version__",
     "inspection",
     "load",
+    "onnx_feed",
+    "register_onnx_converters",
 ]
