@@ -238,18 +238,25 @@ def _columns_of(graph, variable, columns, hint):
 
 
 def _numeric_stem(graph, estimator, network, sources, numeric):
-    """The numeric features' share of ``g_0``: the standardised, clipped values through
-    the stem's linear map, plus the ``missing`` vectors of the NaN entries; with the bias."""
+    """The numeric features' share of ``g_0``, the stem's bias included.
+
+    The standardised and clipped values through the stem's linear map, plus
+    the ``missing`` vectors of the NaN entries, as in ``Stem.forward``.
+    """
     from onnx import TensorProto
 
+    # The numeric columns of each input, in feature order.
+    groups = {}
+    for j in numeric:
+        variable, column = sources[j]
+        groups.setdefault(variable.full_name, (variable, []))[1].append(column)
     parts = []
-    for variable in dict.fromkeys(variable for variable, _ in (sources[j] for j in numeric)):
+    for variable, columns in groups.values():
         if _is_text(variable):
             raise ValueError(
                 f"The ONNX input {variable.onnx_name!r} is a string tensor, but "
                 f"{type(estimator).__name__} has numeric features there."
             )
-        columns = [column for j in numeric for v, column in [sources[j]] if v is variable]
         parts.append(_columns_of(graph, variable, columns, "numeric"))
     x = parts[0] if len(parts) == 1 else graph.op("Concat", parts, "numeric", axis=1)
     center = graph.constant("stem_center", network.center[numeric])
@@ -285,7 +292,7 @@ def _category_codes(graph, estimator, variable, column, levels, offset, where):
             f"{type(estimator).__name__} had {kinds[0]} categories in the column {where}, "
             f"but its ONNX input {variable.onnx_name!r} is {kinds[1]} tensor."
         )
-    x = _columns_of(graph, variable, [column], f"column_{where}")
+    x = _columns_of(graph, variable, [column], "column")
     keys = [str(level) for level in levels] if text else list(levels)
     values = [offset + FIRST_LEVEL + i for i in range(len(keys))]
     default = offset + INFREQUENT_CODE
@@ -311,12 +318,11 @@ def _category_codes(graph, estimator, variable, column, levels, offset, where):
 
 def _categorical_stem(graph, estimator, network, sources, categorical):
     """The categorical features' share of ``g_0``: the sum of their codes' vectors."""
+    names = getattr(estimator, "feature_names_in_", None)
     codes = []
     for k, j in enumerate(categorical):
         variable, column = sources[j]
-        where = str(estimator.feature_names_in_[j]) if hasattr(
-            estimator, "feature_names_in_"
-        ) else str(j)
+        where = str(j) if names is None else repr(str(names[j]))
         codes.append(
             _category_codes(
                 graph, estimator, variable, column, estimator.categories_[k],
@@ -394,7 +400,7 @@ def _stage_scores(graph, network, g0, all_stages):
 
 def _classifier_outputs(graph, estimator, nocl, scores, label, probabilities):
     """``label`` and ``probabilities`` from the final scores, as ``predict`` and
-    ``predict_proba`` compute them."""
+    ``predict_proba`` compute them; with ``nocl``, the labels are class indices."""
     from onnx import TensorProto
 
     exponential = isinstance(estimator._loss, (BinaryExponentialLoss, MultinomialExponentialLoss))
@@ -568,28 +574,20 @@ def register_onnx_converters():
 
 
 def _input_specs(model):
-    """``[(name, element type, width)]`` of an ONNX model's or a session's inputs.
+    """``[(name, element type)]`` of an ONNX model's or a session's inputs.
 
     The element type is ``"string"``, ``"float"``, ``"double"``, ``"int64"``, ...
     """
     if hasattr(model, "get_inputs"):
-        return [
-            (i.name, i.type[len("tensor("):-1], i.shape[1] if len(i.shape) > 1 else None)
-            for i in model.get_inputs()
-        ]
+        return [(i.name, i.type[len("tensor(") : -1]) for i in model.get_inputs()]
     from onnx import helper
 
-    graph = model.graph
-    initializers = {tensor.name for tensor in graph.initializer}
+    initializers = {tensor.name for tensor in model.graph.initializer}
     specs = []
-    for value in graph.input:
-        if value.name in initializers:
-            continue
-        tensor = value.type.tensor_type
-        dims = tensor.shape.dim
-        width = dims[1].dim_value if len(dims) > 1 and dims[1].HasField("dim_value") else None
-        dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type)
-        specs.append((value.name, "string" if dtype.kind == "O" else dtype.name, width))
+    for value in model.graph.input:
+        if value.name not in initializers:
+            dtype = helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+            specs.append((value.name, "string" if dtype.kind == "O" else dtype.name))
     return specs
 
 
@@ -661,14 +659,13 @@ def onnx_feed(X, model):
     {'x': ('f', (2, 1)), 'c': ('O', (2, 1))}
     """
     specs = _input_specs(model)
-    if len(specs) == 1 and specs[0][2] != 1:
-        name, element_type, _ = specs[0]
-        values = X if is_frame(X) else np.asarray(X)
-        return {name: _as_type(values, element_type)}
-    feed = {}
     frame = is_frame(X)
+    if len(specs) == 1 and not (frame and specs[0][0] in X.columns):
+        name, element_type = specs[0]
+        return {name: _as_type(X if frame else np.asarray(X), element_type)}
+    feed = {}
     array = None if frame else np.asarray(X, dtype=object)
-    for position, (name, element_type, _) in enumerate(specs):
+    for position, (name, element_type) in enumerate(specs):
         if frame:
             if name not in X.columns:
                 raise ValueError(f"The ONNX model takes a column {name!r}, which X lacks.")

@@ -9,11 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
+# Examples that need an optional extra: skipped where its modules are missing.
+REQUIRES = {"plot_onnx.py": ("onnx", "onnxruntime", "skl2onnx")}
 
 
 @pytest.mark.examples
 @pytest.mark.parametrize("script", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_example_runs(script, tmp_path):
+    for module in REQUIRES.get(script.name, ()):
+        pytest.importorskip(module)
     env = dict(os.environ)
     env.update(
         MPLBACKEND="Agg",

@@ -163,6 +163,10 @@ def test_dataframe_with_categories(table, kind):
     string, float32 = onnx.TensorProto.STRING, onnx.TensorProto.FLOAT
     assert inputs == {"x": float32, "city": string, "colour": string, "count": float32}
     X_new = _table_for_prediction(X)
+    feed = onnx_feed(X_new, model)
+    assert feed["city"].shape == (len(X_new), 1)
+    assert feed["city"][:2, 0].tolist() == ["tokyo", ""]
+    assert feed["colour"][2, 0] == "" and np.isnan(feed["x"][3, 0])
     _check_classifier(clf, X_new)
     reg = reg_cls(**params, categorical_features=["city", "colour", "count"]).fit(X, y)
     _check_regressor(reg, X_new)
