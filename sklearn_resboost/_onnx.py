@@ -26,6 +26,7 @@ from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
 from ._modules import MLPBlock
+from ._persistence import _ESTIMATORS
 from ._tables import FIRST_LEVEL, INFREQUENT_CODE, MISSING_CODE, is_frame, missing_values
 
 #: The lowest opset of the default domain the graph can use: LayerNormalization
@@ -557,10 +558,9 @@ def register_onnx_converters():
     """
     skl2onnx = _require("skl2onnx", "register_onnx_converters")
     _require("onnx", "register_onnx_converters")
-    from ._boost import BoostResNetClassifier, BoostResNetRegressor
-    from ._resnet import ResNetClassifier, ResNetRegressor
-
-    for cls in (BoostResNetClassifier, BoostResNetRegressor, ResNetClassifier, ResNetRegressor):
+    # The package's estimators, as the file format registers them: importing
+    # their modules from here would run an import back up the house.
+    for cls in _ESTIMATORS.values():
         options = {"stages": [False, True]}
         if issubclass(cls, ClassifierMixin):
             options.update(zipmap=[True, False, "columns"], nocl=[False, True])
