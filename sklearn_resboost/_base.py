@@ -39,7 +39,7 @@ from ._validation import FLOAT32_MAX, stem_statistics, validate_X, weighted_rows
 # Seeds drawn from an estimator's generator are below this bound.
 MAX_SEED = np.iinfo(np.int32).max
 # Training sets larger than this turn early_stopping="auto" on, as in
-# HistGradientBoosting (the boosted regressor's threshold is lower).
+# HistGradientBoosting (the boosted estimators' threshold is lower).
 AUTO_EARLY_STOPPING_SAMPLES = 10_000
 
 

@@ -198,6 +198,11 @@ class BaseBoostResNet(BaseResNetEstimator):
         "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
     }
 
+    # Validation splits of at least 25 rows (10% of 250): a boosted network
+    # overfits within a few rounds on any size of data, unlike the trees
+    # HistGradientBoosting's 10,000 is made for.
+    _auto_early_stopping_samples = 250
+
     @abstractmethod
     def __init__(
         self,
@@ -988,11 +993,15 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
 
     Parameters
     ----------
-    loss : {"exponential", "log_loss"}, default="exponential"
-        Loss minimised in each round. ``"exponential"`` is the paper's loss
-        (its multiclass form for more than two classes), computed in log space;
-        probabilities are then ``expit(2 z)`` / ``softmax(2 z)``.
-        ``"log_loss"`` is the cross-entropy.
+    loss : {"log_loss", "exponential"}, default="log_loss"
+        Loss minimised in each round. ``"log_loss"`` is the cross-entropy.
+        ``"exponential"`` is the paper's loss (its multiclass form for more
+        than two classes), computed in log space; probabilities are then
+        ``expit(2 z)`` / ``softmax(2 z)``. The edges and ``gamma`` mean the
+        same under both. The cross-entropy, with early stopping, scored
+        better on noisy tables (ROC AUC 0.854 against 0.693 on
+        ``credit_data``, seeds 3-8) and gave far better probabilities; see
+        the user guide's hyperparameter page.
     n_estimators : int, default=20
         Number of boosting rounds, i.e. residual blocks, in [1, inf). Boosting
         stops earlier when a stage fits the training rows perfectly (its
@@ -1020,8 +1029,12 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         ``block_edges_[t]`` falls below it, and that round is discarded.
         ``None`` disables the rule.
     early_stopping : "auto" or bool, default="auto"
-        Stop adding blocks when the validation loss stops improving; ``"auto"``
-        enables it when there are more than 10,000 training samples.
+        Stop adding blocks when the validation loss stops improving, and keep
+        the best stage; ``"auto"`` enables it above 250 training samples
+        (fewer leave too small a validation split). Without it, later rounds
+        fit the training rows ever more confidently: the held-out ROC AUC on
+        ``credit_data`` fell from 0.85 after the first block to 0.69 after
+        twenty.
     validation_fraction : float, default=0.1
         Fraction of the training data set aside (stratified) for early
         stopping, in (0, 1).
@@ -1115,7 +1128,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     def __init__(
         self,
         *,
-        loss="exponential",
+        loss="log_loss",
         n_estimators=20,
         learning_rate=1.0,
         width=128,
@@ -1437,9 +1450,6 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             verbose=verbose,
         )
         self.alpha = alpha
-
-    # Validation splits of at least 25 rows (10% of 250).
-    _auto_early_stopping_samples = 250
 
     _fitted_schema = {**BaseBoostResNet._fitted_schema, "n_outputs_": "positive", "_y_ndim": "ndim"}
 

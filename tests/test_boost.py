@@ -286,7 +286,8 @@ def test_gamma_stops_boosting(multiclass_data):
 @pytest.mark.parametrize("centers", [2, 3])
 def test_perfect_fit_stops_boosting(centers):
     X, y = make_blobs(n_samples=150, centers=centers, cluster_std=0.5, random_state=0)
-    clf = small_classifier(n_estimators=10, warm_start=True).fit(X, y)
+    # AdaBoost's stop: the paper's loss reaches a perfect fit in few rounds.
+    clf = small_classifier(n_estimators=10, warm_start=True, loss="exponential").fit(X, y)
     assert clf.n_estimators_ < 10
     assert is_perfect(clf.hypothesis_edges_[-1])
     assert not any(is_perfect(edge) for edge in clf.hypothesis_edges_[:-1])
@@ -423,7 +424,12 @@ def test_verbose_table(binary_data, capsys):
     small_classifier(n_estimators=2, verbose=2).fit(X, y)
     epochs = [line for line in capsys.readouterr().out.splitlines() if "epoch 1:" in line]
     # The epoch line names the loss and the rows it is measured on.
-    assert epochs and "BinaryExponentialLoss" in epochs[0] and "training rows" in epochs[0]
+    assert epochs and "BinaryLogLoss" in epochs[0] and "training rows" in epochs[0]
+    assert "mean minibatch loss" in epochs[0]
+    # The exponential loss is minimised in log space, and its line says so.
+    small_classifier(n_estimators=2, verbose=2, loss="exponential").fit(X, y)
+    epochs = [line for line in capsys.readouterr().out.splitlines() if "epoch 1:" in line]
+    assert "BinaryExponentialLoss" in epochs[0]
     assert "mean minibatch log of the loss" in epochs[0]
 
 
@@ -435,7 +441,7 @@ def test_verbose_progress_within_a_round_only_on_a_terminal(binary_data, capsys,
     monkeypatch.setattr(_boost.sys.stdout, "isatty", lambda: True, raising=False)
     small_classifier(n_estimators=1, verbose=1).fit(X, y)
     out = capsys.readouterr().out
-    assert "\r  round 0: epoch 1, BinaryExponentialLoss" in out
+    assert "\r  round 0: epoch 1, BinaryLogLoss" in out
     # The progress line is cleared before the table row is printed.
     assert out.split("\r")[-1].startswith("         1 ")
 
@@ -462,7 +468,7 @@ def test_stop_reason(binary_data, params, fit_params, reason):
 
 def test_perfect_fit_is_the_stop_reason():
     X, y = make_blobs(n_samples=60, centers=[[-10, -10], [10, 10]], random_state=0)
-    clf = small_classifier(n_estimators=10, lr=0.05).fit(X, y)
+    clf = small_classifier(n_estimators=10, lr=0.05, loss="exponential").fit(X, y)
     assert clf.n_estimators_ < 10
     assert clf.stop_reason_ == "perfect_fit"
 

@@ -105,7 +105,9 @@ def test_fine_tuning_regressor_multi_output():
 
 def test_warm_start_fine_tunes_again(digits):
     X, y = digits
-    clf = BoostResNetClassifier(**SMALL_BOOST, fine_tune_epochs=2, warm_start=True)
+    clf = BoostResNetClassifier(
+        **SMALL_BOOST, fine_tune_epochs=2, warm_start=True, early_stopping=False
+    )
     clf.fit(X, y)
     first = clf.fine_tune_history_
     clf.set_params(n_estimators=4).fit(X, y)
