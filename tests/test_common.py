@@ -12,12 +12,12 @@ from sklearn_resboost import BoostResNetClassifier, BoostResNetRegressor
 ESTIMATORS = [BoostResNetClassifier(**SMALL_BOOST), BoostResNetRegressor(**SMALL_BOOST)]
 
 SAMPLE_WEIGHT_REASON = (
-    "sample_weight is not equivalent to removing/repeating samples, mainly because "
-    "the stem standardises the features with the unweighted mean and standard "
-    "deviation of the rows fit gets: a row of weight 0 still counts, a repeated row "
-    "counts twice. input_noise draws its noise row by row, and on more rows than "
-    "batch_size the minibatches differ too, so the fit differs beyond the check's "
-    "tolerance (scikit-learn waives this check for its own boosting models too)."
+    "sample_weight is not equivalent to removing/repeating samples: the stem's "
+    "statistics are weighted, but training draws minibatches of rows, so a repeated "
+    "row is drawn twice per epoch where a weighted one is drawn once, input_noise draws "
+    "its noise row by row, and the order and composition of the minibatches differ; the "
+    "fit differs beyond the check's tolerance (scikit-learn waives this check for its "
+    "own boosting models too)."
 )
 
 
