@@ -1,10 +1,14 @@
 """Side-by-side benchmark of the boosted ResNets against their peers.
 
-Runs, in one process, the default ``BoostResNetClassifier``/``Regressor`` and
-their peers on five datasets (75/25 splits, stratified for classification,
-seeds 0, 1, 2) and prints the mean test score (accuracy or R^2), its spread
-(standard deviation over seeds) and the median fit time. Then it measures, as
-ratios taken side by side:
+Runs, in one process, the default ``BoostResNetClassifier``/``Regressor``, the
+end-to-end ``ResNetClassifier``/``Regressor`` and their peers
+(HistGradientBoosting, GradientBoosting, an MLP, and LightGBM, XGBoost,
+CatBoost and RealMLP-TD with one thread each, built by ``_peers.py``) on five
+datasets (75/25 splits, stratified for classification, seeds 0, 1, 2) and
+prints the mean test score (accuracy or R^2), its spread (standard deviation
+over seeds), for classifiers the mean test log loss and Brier score, and the
+median fit time. Classification labels are coded 0..K-1 for every model
+(XGBoost needs them so). Then it measures, as ratios taken side by side:
 
 * round cost: the mean time of the last rounds over the first rounds of one
   fit at a fixed number of epochs per round;
@@ -17,7 +21,14 @@ Usage::
 
     python benchmarks/run.py                      # everything, writes docs/benchmark_results.rst
     python benchmarks/run.py --datasets digits --seeds 0 --no-costs
+    python benchmarks/run.py --models BoostResNet LightGBM "RealMLP-TD" --no-write
 """
+
+import os
+
+# libgomp (torch, LightGBM, XGBoost, HistGradientBoosting) reads this when it
+# loads; spinning OpenMP workers made fits 10-15 times slower on shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import multiprocessing
@@ -25,8 +36,10 @@ import resource
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import _peers
 import numpy as np
 from sklearn.datasets import (
     load_breast_cancer,
@@ -42,6 +55,7 @@ from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
 )
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
@@ -72,6 +86,7 @@ CLASSIFIERS = {
         StandardScaler(),
         MLPClassifier(hidden_layer_sizes=(256, 256), early_stopping=True, max_iter=500, random_state=seed),
     ),
+    **{peer: (lambda seed, peer=peer: _peers.classifier(peer, seed)) for peer in _peers.PEERS},
 }
 REGRESSORS = {
     "BoostResNet": lambda seed: BoostResNetRegressor(random_state=seed),
@@ -82,11 +97,14 @@ REGRESSORS = {
         StandardScaler(),
         MLPRegressor(hidden_layer_sizes=(256, 256), early_stopping=True, max_iter=500, random_state=seed),
     ),
+    **{peer: (lambda seed, peer=peer: _peers.regressor(peer, seed)) for peer in _peers.PEERS},
 }
+MODELS = list(dict.fromkeys([*CLASSIFIERS, *REGRESSORS]))
 
 
 def fit_and_score(name, model, seed, threads=None):
-    """Test score and fit time of one model on one split of one data set."""
+    """Test score, log loss and Brier score (``None`` for regressors) and fit
+    time of one model on one split of one data set."""
     if threads is not None:
         import torch
         from threadpoolctl import threadpool_limits
@@ -95,20 +113,37 @@ def fit_and_score(name, model, seed, threads=None):
         threadpool_limits(threads)
     load, is_classification = DATASETS[name]
     X, y = load()
+    if is_classification:
+        # Labels 0..K-1 for every model (hastie's are -1 and 1), so that
+        # XGBoost takes them and the probabilities' columns are the labels.
+        y = np.unique(y, return_inverse=True)[1]
     factories = CLASSIFIERS if is_classification else REGRESSORS
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, random_state=seed, stratify=y if is_classification else None,
     )
     estimator = factories[model](seed)
-    start = time.perf_counter()
-    estimator.fit(X_train, y_train)
-    seconds = time.perf_counter() - start
-    return estimator.score(X_test, y_test), seconds
+    with warnings.catch_warnings():
+        if model in _peers.PEERS:
+            # pytabkit's and Lightning's deprecation and tensor notices would
+            # drown the results; the package's own warnings stay visible.
+            for category in (UserWarning, FutureWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+        start = time.perf_counter()
+        estimator.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        # CatBoost predicts a column (n, 1) for multiclass targets.
+        prediction = np.ravel(estimator.predict(X_test))
+        proba = estimator.predict_proba(X_test) if is_classification else None
+    if not is_classification:
+        return r2_score(y_test, prediction), None, None, seconds
+    loss, brier = _peers.probability_scores(y_test, proba)
+    return accuracy_score(y_test, prediction), loss, brier, seconds
 
 
 def score_table(datasets, seeds, models, jobs=1):
-    """Mean and spread of the test score over ``seeds`` and the median fit time,
-    one row per data set and model. With ``jobs > 1`` the fits run in that many
+    """Mean and spread of the test score over ``seeds``, the mean log loss and
+    Brier score (``None`` for regressors) and the median fit time, one row per
+    data set and model. With ``jobs > 1`` the fits run in that many
     worker processes of one thread each, all under the same load."""
     pairs = []
     for name in datasets:
@@ -123,10 +158,14 @@ def score_table(datasets, seeds, models, jobs=1):
         results = Parallel(n_jobs=jobs)(delayed(fit_and_score)(*task, 1) for task in tasks)
     rows = []
     for i, (name, model) in enumerate(pairs):
-        scores, times = zip(*results[i * len(seeds) : (i + 1) * len(seeds)])
-        row = (name, model, np.mean(scores), np.std(scores), statistics.median(times))
-        print(f"{name:<14} {model:<22} score {row[2]:.4f} +- {row[3]:.4f}  "
-              f"fit {row[4]:6.1f} s", flush=True)
+        scores, losses, briers, times = zip(*results[i * len(seeds) : (i + 1) * len(seeds)])
+        classification = losses[0] is not None
+        row = (name, model, np.mean(scores), np.std(scores),
+               np.mean(losses) if classification else None,
+               np.mean(briers) if classification else None, statistics.median(times))
+        extra = f"  log loss {row[4]:.4f}  Brier {row[5]:.4f}" if classification else ""
+        print(f"{name:<14} {model:<22} score {row[2]:.4f} +- {row[3]:.4f}{extra}  "
+              f"fit {row[6]:6.1f} s", flush=True)
         rows.append(row)
     return rows
 
@@ -219,21 +258,26 @@ def write_rst(rows, costs, path):
     lines = [
         ".. This file is written by benchmarks/run.py; do not edit by hand.",
         "",
-        ".. list-table:: Mean test score (accuracy or R^2) over seeds 0, 1, 2, its spread and median fit time",
+        ".. list-table:: Mean test score (accuracy or R^2) over seeds 0, 1, 2, its spread, "
+        "the classifiers' mean test log loss and Brier score, and median fit time",
         "   :header-rows: 1",
         "",
         "   * - dataset",
         "     - model",
         "     - mean score",
         "     - spread (std)",
+        "     - log loss",
+        "     - Brier",
         "     - median fit time (s)",
     ]
-    for name, model, mean, std, seconds in rows:
+    for name, model, mean, std, loss, brier, seconds in rows:
         lines += [
             f"   * - {name}",
             f"     - {model}",
             f"     - {mean:.4f}",
             f"     - {std:.4f}",
+            f"     - {loss:.4f}" if loss is not None else "     -",
+            f"     - {brier:.4f}" if brier is not None else "     -",
             f"     - {seconds:.1f}",
         ]
     if costs:
@@ -247,14 +291,17 @@ def write_rst(rows, costs, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--models", nargs="*", default=None, choices=MODELS, metavar="MODEL",
+                        help=f"models to fit (default: all), among: {', '.join(MODELS)}")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--no-costs", action="store_true", help="skip the cost ratios")
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes for the score table (one thread each)")
     parser.add_argument("--output", type=Path, default=None,
                         help="RST table to write (default: docs/benchmark_results.rst "
-                        "when every dataset and seed ran)")
+                        "when every dataset, model and seed and the costs ran)")
+    parser.add_argument("--no-write", action="store_true",
+                        help="write no results file, even after a complete run")
     args = parser.parse_args(argv)
     print(f"Python {sys.version.split()[0]}, {multiprocessing.cpu_count()} CPUs", flush=True)
     rows = score_table(args.datasets, args.seeds, args.models, args.jobs)
@@ -280,7 +327,7 @@ def main(argv=None):
     complete = set(args.datasets) == set(DATASETS) and args.seeds == [0, 1, 2]
     if output is None and complete and args.models is None and costs:
         output = Path(__file__).resolve().parent.parent / "docs" / "benchmark_results.rst"
-    if output is not None:
+    if output is not None and not args.no_write:
         write_rst(rows, costs, output)
         print(f"wrote {output}")
 

