@@ -3,7 +3,7 @@
 from . import inspection
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
-from ._modules import MLPBlock, ResNet, Stem
+from ._modules import ConvBlock, ConvHead, ConvStem, MLPBlock, ResNet, Stem
 from ._onnx import onnx_feed, register_onnx_converters
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
@@ -12,6 +12,9 @@ from ._version import __version__
 __all__ = [
     "BoostResNetClassifier",
     "BoostResNetRegressor",
+    "ConvBlock",
+    "ConvHead",
+    "ConvStem",
     "DeviceWarning",
     "MLPBlock",
     "ResNet",

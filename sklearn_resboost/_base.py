@@ -28,7 +28,7 @@ from ._device import (
     to_storage,
 )
 from ._export import SkorchMixin
-from ._modules import ResNet, Stem, make_block
+from ._modules import ConvHead, ConvStem, ResNet, Stem, make_block
 from ._onnx import OnnxMixin
 from ._persistence import save
 from ._tables import cardinalities
@@ -85,7 +85,8 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         "learning_rate": [Interval(Real, 0, FLOAT32_MAX, closed="right")],
         "width": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "block": [StrOptions({"mlp"}), callable],
+        "block": [StrOptions({"mlp", "conv"}), callable],
+        "image_shape": ["array-like", None],
         "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
         "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -123,6 +124,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         width,
         hidden_size,
         block,
+        image_shape,
         lr,
         weight_decay,
         dropout,
@@ -144,6 +146,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         self.width = width
         self.hidden_size = hidden_size
         self.block = block
+        self.image_shape = image_shape
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
@@ -214,11 +217,59 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         sample_weight = _check_sample_weight(
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
+        self._image_shape()
         y, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
         X, y, sample_weight = weighted_rows(X, y, sample_weight)
         self._check_weighted_target(y)
         return X, y, sample_weight, loss
+
+    def _image_shape(self):
+        """``image_shape`` as ``(C, H, W)`` for ``block="conv"``, else None; checked.
+
+        Called once ``n_features_in_`` and ``is_categorical_`` are known.
+        """
+        if self.block != "conv":
+            if self.image_shape is not None:
+                raise ValueError(
+                    f"image_shape={self.image_shape!r} describes the rows of a "
+                    f"convolutional network; set block='conv' or image_shape=None."
+                )
+            return None
+        if self.image_shape is None:
+            raise ValueError(
+                "block='conv' needs image_shape, the shape (H, W) or (C, H, W) of one "
+                "row as an image."
+            )
+        shape = tuple(self.image_shape)
+        if (
+            len(shape) not in (2, 3)
+            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape)
+            or min(shape) < 1
+        ):
+            raise ValueError(
+                f"image_shape must be (H, W) or (C, H, W) of integers >= 1; got "
+                f"{self.image_shape!r}."
+            )
+        shape = tuple(int(d) for d in ((1, *shape) if len(shape) == 2 else shape))
+        if int(np.prod(shape)) != self.n_features_in_:
+            raise ValueError(
+                f"image_shape={self.image_shape!r} holds {int(np.prod(shape))} pixels "
+                f"but X has {self.n_features_in_} features; a row must be one "
+                "flattened image."
+            )
+        if np.any(self.is_categorical_):
+            raise ValueError(
+                "block='conv' takes numeric pixels only, but X has categorical "
+                f"features (columns {np.flatnonzero(self.is_categorical_).tolist()}); "
+                "set categorical_features=None or encode them as numbers."
+            )
+        return shape
+
+    def _representation_size(self):
+        """Float32 values of one row's representation ``g_t``."""
+        shape = self._image_shape()
+        return self.width * (1 if shape is None else shape[1] * shape[2])
 
     def _new_network(
         self, X, sample_weight, n_outputs, prior, offset, scale, seed, n_blocks=0, skip=True
@@ -230,8 +281,13 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         units. Weights are drawn under ``seed``.
         """
         cards = cardinalities(self.is_categorical_, self.categories_)
+        image_shape = self._image_shape()
+        head = torch.nn.Linear if image_shape is None else ConvHead
         with seeded(seed, torch.device("cpu")):
-            stem = Stem(X.shape[1], self.width, self.input_noise, cards)
+            if image_shape is None:
+                stem = Stem(X.shape[1], self.width, self.input_noise, cards)
+            else:
+                stem = ConvStem(image_shape, self.width, self.input_noise)
             network = ResNet(stem, n_outputs, self.learning_rate, skip=skip)
             for _ in range(n_blocks):
                 network.blocks.append(
@@ -240,7 +296,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
                     )
                 )
             for _ in range(n_blocks + 1):
-                network.heads.append(torch.nn.Linear(self.width, n_outputs))
+                network.heads.append(head(self.width, n_outputs))
         stem.set_normalisation(*stem_statistics(X, sample_weight, cards))
         with torch.no_grad():
             for head in network.heads:
@@ -265,7 +321,8 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             X = X.copy()
         storage = self.device_
         if stream:
-            storage = storage_device(self.device_, 4 * X.shape[0] * (X.shape[1] + 2 * self.width))
+            row_values = X.shape[1] + 2 * self._representation_size()
+            storage = storage_device(self.device_, 4 * X.shape[0] * row_values)
         return to_storage(X, torch.float32, self.device_, storage)
 
     def encode_inputs(self, X):

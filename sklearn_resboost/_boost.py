@@ -22,7 +22,7 @@ from ._base import MAX_SEED, TABLE_ATTRIBUTES_DOC, TABLE_PARAMETERS_DOC, BaseRes
 from ._device import EVAL_BATCH_SIZE, fetch, resolve_device, seeded, storage_device, to_storage
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-from ._modules import MLPBlock, check_network_size, make_block, state_shapes
+from ._modules import ConvBlock, MLPBlock, check_network_size, make_block, state_shapes
 from ._persistence import register_estimator
 from ._skorch import train_network
 from ._targets import ClassifierTargets, RegressorTargets
@@ -320,13 +320,14 @@ class BaseBoostResNet(BaseResNetEstimator):
         check_network_size(
             X.shape[1],
             self.width,
-            self.hidden_size if self.block == "mlp" else None,
+            self.hidden_size if self.block in ("mlp", "conv") else None,
             self.n_estimators,
             n_outputs,
             min(self._resolved_batch_size(n_rows, device), n_rows),
             device,
             n_trained_blocks=None if self.fine_tune_epochs else 1,
             n_blocks_name="n_estimators",
+            image_shape=self._image_shape(),
         )
 
         if continuing:
@@ -357,7 +358,7 @@ class BaseBoostResNet(BaseResNetEstimator):
         self.module_.stem.noise = float(self.input_noise)
 
         # Inputs, targets, weights, two cached representations and their scores.
-        row_bytes = 4 * (X.shape[1] + 2 * self.width + 3 * n_outputs + 2)
+        row_bytes = 4 * (X.shape[1] + 2 * self._representation_size() + 3 * n_outputs + 2)
         storage = storage_device(device, row_bytes * len(X))
 
         def tensors(idx):
@@ -386,13 +387,19 @@ class BaseBoostResNet(BaseResNetEstimator):
         safe format cannot describe.
         """
         module = self.module_
-        fitted = {"learning_rate": module.learning_rate, "width": module.stem.linear.out_features}
+        fitted = {
+            "learning_rate": module.learning_rate,
+            "width": module.stem.width,
+            "image_shape": getattr(module.stem, "image_shape", None),
+        }
         blocks = list(module.blocks)
-        if blocks and self.block == "mlp":
-            if any(type(block) is not MLPBlock for block in blocks):
-                fitted["block"] = "a custom block"
+        block_types = {"mlp": MLPBlock, "conv": ConvBlock}
+        if blocks and self.block in block_types:
+            if any(type(block) is not block_types[self.block] for block in blocks):
+                fitted["block"] = f"blocks of another kind ({type(blocks[0]).__name__})"
             else:
-                fitted["hidden_size"] = blocks[0].linear1.out_features
+                hidden = blocks[0].linear1 if self.block == "mlp" else blocks[0].conv1
+                fitted["hidden_size"] = hidden.weight.shape[0]
                 fitted["dropout"] = blocks[0].dropout.p
         elif blocks:
             # A callable is compared by what it builds: on the meta device,
@@ -404,10 +411,12 @@ class BaseBoostResNet(BaseResNetEstimator):
                 fitted_block
             ):
                 fitted["block"] = f"blocks of another structure ({type(fitted_block).__name__})"
+        current = {name: getattr(self, name) for name in fitted}
+        current["image_shape"] = self._image_shape()
         changed = [
             f"{name}={getattr(self, name)!r} (fitted with {value!r})"
             for name, value in fitted.items()
-            if getattr(self, name) != value
+            if current[name] != value
         ]
         if changed:
             raise ValueError(
@@ -465,7 +474,7 @@ class BaseBoostResNet(BaseResNetEstimator):
         block = self._make_block().to(self.device_)
         # The head's change is trained as nu * delta, so it is shrunk like the
         # block's branch while the round still minimises exactly what it keeps.
-        delta = torch.nn.Linear(previous.in_features, previous.out_features).to(self.device_)
+        delta = type(previous)(previous.in_features, previous.out_features).to(self.device_)
         with torch.no_grad():
             delta.weight.zero_()
             delta.bias.zero_()
@@ -900,10 +909,12 @@ _SHARED_PARAMETERS = {
         benchmark datasets; smaller values make more, weaker rounds.""",
     "width": """\
     width : int, default=128
-        Width of the residual stream, in [1, inf).""",
+        Width of the residual stream (its channels for ``block="conv"``), in
+        [1, inf).""",
     "hidden_size": """\
     hidden_size : int, default=256
-        Hidden width of the default MLP block, in [1, inf).""",
+        Hidden width of the MLP block (hidden channels of the conv block), in
+        [1, inf).""",
     "epochs_per_block": """\
     epochs_per_block : int, default=10
         Upper bound on the passes over the training rows in each round, in
@@ -1009,11 +1020,25 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     <shared learning_rate>
     <shared width>
     <shared hidden_size>
-    block : "mlp" or callable, default="mlp"
+    block : {"mlp", "conv"} or callable, default="mlp"
         Residual branch. ``"mlp"`` is ``LayerNorm -> Linear -> ReLU -> Dropout
-        -> Linear``; a callable takes the width and returns a
+        -> Linear``.
+        ``"conv"`` is the pre-activation basic block of a convolutional
+        network, ``(GroupNorm -> ReLU -> 3x3 Conv)`` twice (see
+        :class:`~sklearn_resboost.ConvBlock`), for rows that are flattened
+        images of shape ``image_shape``: the stem is a 3x3 convolution to
+        ``width`` channels, ``hidden_size`` is the channels between the two
+        convolutions, and each head averages the pixels before its linear
+        map.
+        A callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
         parametrised layer is zero-initialised.
+    image_shape : tuple of int or None, default=None
+        The shape of one row as an image, ``(H, W)`` (one channel) or
+        ``(C, H, W)``, each in [1, inf), for ``block="conv"`` only; the rows
+        are images flattened in C order (``images.reshape(n, -1)``), so that
+        their product is the number of features. ``block="conv"`` needs it
+        and takes numeric features only.
     <shared epochs_per_block>
     <shared batch_size>
     <shared lr>
@@ -1134,6 +1159,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         width=128,
         hidden_size=256,
         block="mlp",
+        image_shape=None,
         epochs_per_block=10,
         batch_size="auto",
         lr=1e-3,
@@ -1164,6 +1190,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             width=width,
             hidden_size=hidden_size,
             block=block,
+            image_shape=image_shape,
             epochs_per_block=epochs_per_block,
             batch_size=batch_size,
             lr=lr,
@@ -1297,8 +1324,11 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     <shared learning_rate>
     <shared width>
     <shared hidden_size>
-    block : "mlp" or callable, default="mlp"
+    block : {"mlp", "conv"} or callable, default="mlp"
         Residual branch; see :class:`BoostResNetClassifier`.
+    image_shape : tuple of int or None, default=None
+        The shape of one row as an image for ``block="conv"``, ``(H, W)`` or
+        ``(C, H, W)``; see :class:`BoostResNetClassifier`.
     <shared epochs_per_block>
     <shared batch_size>
     <shared lr>
@@ -1399,6 +1429,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         width=128,
         hidden_size=256,
         block="mlp",
+        image_shape=None,
         epochs_per_block=10,
         batch_size="auto",
         lr=1e-3,
@@ -1428,6 +1459,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             width=width,
             hidden_size=hidden_size,
             block=block,
+            image_shape=image_shape,
             epochs_per_block=epochs_per_block,
             batch_size=batch_size,
             lr=lr,

@@ -118,6 +118,16 @@ class Stem(nn.Module):
         if frequency is not None:
             self.frequency.copy_(torch.as_tensor(frequency, dtype=self.frequency.dtype))
 
+    @property
+    def n_features(self):
+        """Number of input features."""
+        return self.linear.in_features
+
+    @property
+    def width(self):
+        """Width of the residual stream."""
+        return self.linear.out_features
+
     def code_vectors(self):
         """Every code's vector as it enters the residual stream, shape ``(n_codes, width)``.
 
@@ -145,6 +155,76 @@ class Stem(nn.Module):
             codes = x[:, self.categorical_columns].long() + self.code_offsets
             out = out + self.code_vectors()[codes].sum(dim=1)
         return out
+
+
+class ConvStem(nn.Module):
+    """Input normalisation learned in ``fit``, then a 3x3 convolution to ``width`` channels.
+
+    A row of ``C * H * W`` features is a flattened image of shape
+    ``image_shape = (C, H, W)`` (C-order, as ``numpy.reshape`` flattens).
+    Every pixel is standardised with its own learned centre and scale; a
+    missing value (NaN) enters as 0, the training mean, and a mask channel
+    per input channel marks it, so that the convolution learns what a
+    missing pixel means. The output is the residual stream of a
+    convolutional network, shape ``(n, width, H, W)``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)``, each >= 1.
+    width : int
+        Number of channels of the residual stream, >= 1.
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to the standardised
+        pixels in training mode, >= 0; the estimators' ``input_noise``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import ConvStem
+    >>> stem = ConvStem((1, 4, 4), width=8)
+    >>> stem(torch.rand(3, 16)).shape
+    torch.Size([3, 8, 4, 4])
+    """
+
+    def __init__(self, image_shape, width, noise=0.0):
+        super().__init__()
+        self.image_shape = tuple(int(d) for d in image_shape)
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"image_shape must be (C, H, W), each >= 1; got {image_shape}.")
+        self.noise = float(noise)
+        n_features = int(np.prod(self.image_shape))
+        # Numeric features only: the estimators refuse categorical ones.
+        self.cardinalities = (0,) * n_features
+        self.register_buffer("center", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.conv = nn.Conv2d(2 * self.image_shape[0], width, 3, padding=1)
+
+    @property
+    def n_features(self):
+        """Number of input features, ``C * H * W``."""
+        return self.center.numel()
+
+    @property
+    def width(self):
+        """Number of channels of the residual stream."""
+        return self.conv.out_channels
+
+    def set_normalisation(self, center, scale, frequency=None):
+        """Store the per-pixel centre and scale of the training data (``frequency`` is unused)."""
+        self.center.copy_(torch.as_tensor(center, dtype=self.center.dtype))
+        self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
+
+    def forward(self, x):
+        x = x.to(self.center.dtype)
+        missing = torch.isnan(x)
+        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        if self.training and self.noise > 0:
+            z = z + self.noise * torch.randn_like(z)
+        z = torch.where(missing, 0.0, z)
+        image = torch.cat([z, missing.to(z.dtype)], dim=1)
+        channels, height, width = self.image_shape
+        return self.conv(image.view(len(x), 2 * channels, height, width))
 
 
 class MLPBlock(nn.Module):
@@ -189,6 +269,88 @@ class MLPBlock(nn.Module):
         x = self.norm(x)
         x = self.dropout(self.activation(self.linear1(x)))
         return self.linear2(x)
+
+
+class ConvBlock(nn.Module):
+    """Pre-activation basic block: ``(GroupNorm -> ReLU -> 3x3 Conv)`` twice.
+
+    The residual branch of a convolutional network (He et al., "Identity
+    Mappings in Deep Residual Networks", 2016), with dropout before the second
+    convolution. The norms are ``GroupNorm`` with one group, which normalises
+    each image over its channels and pixels: unlike batch normalisation it
+    does not depend on the batch, so that a block computes the same in
+    training and in prediction. The boosted estimators zero the second
+    convolution, so that a new block is the identity of the residual stream
+    when its boosting round begins.
+
+    Parameters
+    ----------
+    width : int
+        Number of channels of the residual stream, >= 1.
+    hidden_size : int
+        Number of channels between the two convolutions, >= 1.
+    dropout : float, default=0.0
+        Dropout probability in [0, 1).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import ConvBlock
+    >>> block = ConvBlock(width=8, hidden_size=16)
+    >>> block(torch.ones(3, 8, 5, 5)).shape
+    torch.Size([3, 8, 5, 5])
+    """
+
+    def __init__(self, width, hidden_size, dropout=0.0):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(1, width)
+        self.activation = nn.ReLU()
+        self.conv1 = nn.Conv2d(width, hidden_size, 3, padding=1)
+        self.norm2 = nn.GroupNorm(1, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        # Registered last: zero_last_layer zeroes it.
+        self.conv2 = nn.Conv2d(hidden_size, width, 3, padding=1)
+
+    def forward(self, g):
+        h = self.conv1(self.activation(self.norm1(g)))
+        return self.conv2(self.dropout(self.activation(self.norm2(h))))
+
+
+class ConvHead(nn.Linear):
+    """Global average pooling, then a linear map: the head of a convolutional network.
+
+    Linear overall, so that the feature and hypothesis decompositions of
+    :class:`ResNet` stay exact. It has the tensors of ``torch.nn.Linear``
+    (``weight`` of shape ``(out_features, in_features)``, ``bias``).
+
+    Parameters
+    ----------
+    in_features : int
+        Number of channels of the representation, >= 1.
+    out_features : int
+        Number of scores, >= 1.
+    bias : bool, default=True
+        Whether the map has a bias.
+    device : torch.device, default=None
+        Device of the parameters.
+    dtype : torch.dtype, default=None
+        Dtype of the parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import ConvHead
+    >>> ConvHead(8, 3)(torch.ones(2, 8, 4, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    @staticmethod
+    def pool(g):
+        """The mean over the pixels of ``g``, shape ``(n, channels)``."""
+        return g.mean(dim=(2, 3))
+
+    def forward(self, g):
+        return super().forward(self.pool(g))
 
 
 def state_shapes(module):
@@ -325,7 +487,8 @@ class ResNet(nn.Module):
         ``h_t = z_{t+1} - z_t``. ``kind="feature"`` is the ResNet view, read
         through the final head ``(W_T, b_T)``: ``b_T + W_T g_0`` and
         ``W_T (g_{t+1} - g_t)`` (``nu W_T f_t(g_t)`` with skip connections;
-        the differences keep the sum exact for a plain network too). Both are
+        the differences keep the sum exact for a plain network too; a
+        :class:`ConvHead` reads the pooled representations). Both are
         computed on the host in float64 on every device: a float32 sum would
         round the bias of a regressor with a large offset.
         """
@@ -339,7 +502,8 @@ class ResNet(nn.Module):
             head.bias.detach().double() * self.output_scale.double()
             + self.output_offset.double()
         ).cpu().numpy()
-        gs = [g.double().cpu().numpy() for g in self.representations(x)]
+        pool = getattr(head, "pool", lambda g: g)
+        gs = [pool(g.double()).cpu().numpy() for g in self.representations(x)]
         parts = [gs[0] @ weight + bias]
         parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
         return np.stack(parts)
@@ -409,7 +573,8 @@ def check_block(module, width):
 def make_block(block, width, hidden_size, dropout, zero_init=True):
     """Build one residual branch from the ``block`` parameter of an estimator.
 
-    ``block`` is ``"mlp"`` (an :class:`MLPBlock`) or a callable mapping the
+    ``block`` is ``"mlp"`` (an :class:`MLPBlock`), ``"conv"`` (a
+    :class:`ConvBlock`) or a callable mapping the
     width to a ``torch.nn.Module``, which :func:`check_block` runs on a probe
     batch. With ``zero_init`` the last parametrised layer starts at zero, so
     that the block starts as the identity of the residual stream; a plain
@@ -418,6 +583,8 @@ def make_block(block, width, hidden_size, dropout, zero_init=True):
     """
     if block == "mlp":
         module = MLPBlock(width, hidden_size, dropout)
+    elif block == "conv":
+        module = ConvBlock(width, hidden_size, dropout)
     else:
         module = block(width)
         if not isinstance(module, nn.Module):
@@ -475,7 +642,14 @@ def available_memory(device):
 
 
 def network_bytes(
-    n_features, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks=None
+    n_features,
+    width,
+    hidden_size,
+    n_blocks,
+    n_outputs,
+    batch_size,
+    n_trained_blocks=None,
+    image_shape=None,
 ):
     """A lower bound on the memory that training a network takes, in bytes.
 
@@ -511,6 +685,10 @@ def network_bytes(
         None trains the whole network end to end: the stem, every block and
         the final head. An int is a boosting round of the full network, which
         trains that many blocks and a head on cached representations.
+    image_shape : tuple of int, default=None
+        ``(C, H, W)`` of a convolutional network (:class:`ConvStem` and
+        :class:`ConvBlock` blocks), whose activations are counted at every
+        pixel; None for an MLP network.
 
     Returns
     -------
@@ -520,6 +698,11 @@ def network_bytes(
     end_to_end = n_trained_blocks is None
     if end_to_end:
         n_trained_blocks = n_blocks
+    if image_shape is not None:
+        return _conv_network_bytes(
+            image_shape, width, hidden_size, n_blocks, n_outputs, batch_size,
+            n_trained_blocks, end_to_end,
+        )  # fmt: skip
     # LayerNorm (2 * width), linear1 (width x hidden_size + bias), linear2.
     block = 0 if hidden_size is None else 2 * width * hidden_size + hidden_size + 3 * width
     head = width * n_outputs + n_outputs
@@ -531,6 +714,27 @@ def network_bytes(
     row_values = width + (n_features if end_to_end else 0)
     if hidden_size is not None:
         row_values += n_trained_blocks * (2 * width + hidden_size)
+    return 4 * (stored + 2 * trained) + max(4 * trained, 2 * batch_size * row_values)
+
+
+def _conv_network_bytes(
+    image_shape, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks, end_to_end
+):
+    """:func:`network_bytes` of a convolutional network, counted the same way."""
+    channels, height, image_width = image_shape
+    pixels = height * image_width
+    # Two GroupNorms (2 * width, 2 * hidden), two 3x3 convolutions with biases.
+    block = 18 * width * hidden_size + 3 * hidden_size + 3 * width
+    head = width * n_outputs + n_outputs
+    stem = 18 * channels * width + width
+    buffers = 2 * channels * pixels + 2 * n_outputs
+    stored = stem + n_blocks * block + (n_blocks + 1) * head + buffers
+    trained = (stem if end_to_end else 0) + n_trained_blocks * block + head
+    # Per pixel: the head's input, each trained block's norm inputs and outputs
+    # and its hidden channels; end to end, the stem's input and mask.
+    pixel_values = width + n_trained_blocks * (2 * width + 2 * hidden_size)
+    pixel_values += 2 * channels if end_to_end else 0
+    row_values = pixels * pixel_values
     return 4 * (stored + 2 * trained) + max(4 * trained, 2 * batch_size * row_values)
 
 
@@ -551,6 +755,7 @@ def check_network_size(
     *,
     n_trained_blocks=None,
     n_blocks_name="n_blocks",
+    image_shape=None,
 ):
     """Refuse, before it is built, a network whose training cannot fit in memory.
 
@@ -580,6 +785,8 @@ def check_network_size(
     n_blocks_name : str, default="n_blocks"
         The estimator's parameter for the number of blocks, named in the
         message.
+    image_shape : tuple of int, default=None
+        ``(C, H, W)`` of a convolutional network; None for an MLP network.
 
     Returns
     -------
@@ -600,7 +807,14 @@ def check_network_size(
     12.0
     """
     n_bytes = network_bytes(
-        n_features, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks
+        n_features,
+        width,
+        hidden_size,
+        n_blocks,
+        n_outputs,
+        batch_size,
+        n_trained_blocks,
+        image_shape,
     )
     available = available_memory(device)
     if available is not None and n_bytes > available:

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
-from ._modules import MLPBlock
+from ._modules import ConvStem, MLPBlock
 from ._persistence import _ESTIMATORS
 from ._tables import FIRST_LEVEL, INFREQUENT_CODE, MISSING_CODE, is_frame, missing_values
 
@@ -58,9 +58,15 @@ def _require(module, caller):
 
 
 def _check_exportable(estimator):
-    """Refuse an estimator the graph cannot express: unfitted, or with a custom block."""
+    """Refuse an estimator the graph cannot express: unfitted, convolutional or with a custom block."""
     check_is_fitted(estimator)
     name = type(estimator).__name__
+    if isinstance(estimator.module_.stem, ConvStem):
+        raise ValueError(
+            f"The ONNX export supports networks of MLPBlock blocks (block='mlp'); this "
+            f"{name} is a convolutional network (block='conv'), which it cannot export "
+            "yet; use pickle, joblib or save for this model."
+        )
     for k, block in enumerate(estimator.module_.blocks):
         if type(block) is not MLPBlock or not isinstance(block.activation, nn.ReLU):
             raise ValueError(

@@ -40,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
 from ._device import available_device, resolve_device
-from ._modules import MLPBlock, ResNet, Stem, state_shapes
+from ._modules import ConvBlock, ConvHead, ConvStem, MLPBlock, ResNet, Stem, state_shapes
 from ._tables import cardinalities
 from ._version import __version__
 
@@ -175,22 +175,31 @@ class _Encoder:
 def describe_network(module):
     """The description of a network from which :func:`build_network` rebuilds it.
 
-    Raises a ``ValueError`` for a network with custom blocks.
+    Raises a ``ValueError`` for a network with custom blocks. A convolutional
+    network adds its ``block`` and ``image_shape``; an MLP network's
+    description is the one files have always had.
     """
     blocks = list(module.blocks)
-    if any(type(block) is not MLPBlock for block in blocks):
+    conv = isinstance(module.stem, ConvStem)
+    block_type = ConvBlock if conv else MLPBlock
+    if any(type(block) is not block_type for block in blocks):
         raise ValueError(
             "The network has custom blocks (block is a callable). A custom block is "
             "code, which the safe format never stores or runs; use pickle or joblib "
             "for this model."
         )
-    sizes = {(block.linear1.out_features, block.dropout.p) for block in blocks}
+    sizes = {
+        ((block.conv1 if conv else block.linear1).weight.shape[0], block.dropout.p)
+        for block in blocks
+    }
     if len(sizes) > 1:
         raise ValueError("The network's blocks differ in size; the safe format needs equal blocks.")
     hidden_size, dropout = sizes.pop() if sizes else (None, 0.0)
+    shape = {"block": "conv", "image_shape": list(module.stem.image_shape)} if conv else {}
     return {
-        "n_features": module.stem.linear.in_features,
-        "width": module.stem.linear.out_features,
+        **shape,
+        "n_features": module.stem.n_features,
+        "width": module.stem.width,
         "hidden_size": hidden_size,
         "dropout": float(dropout),
         "n_blocks": len(blocks),
@@ -589,11 +598,12 @@ class _StateLayout:
     the meta device, which allocates nothing; the whole network repeats them.
     """
 
-    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size):
+    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size, image_shape):
         with torch.device("meta"):
-            root = ResNet(Stem(len(cards), width, 0.0, cards), n_outputs, 1.0, network["skip"])
-            block = MLPBlock(width, hidden_size or 1) if n_blocks else None
-            head = torch.nn.Linear(width, n_outputs)
+            parts = _NetworkParts(cards, width, n_outputs, image_shape)
+            root = ResNet(parts.stem(0.0), n_outputs, 1.0, network["skip"])
+            block = parts.block(hidden_size or 1, 0.0) if n_blocks else None
+            head = parts.head()
         self.root = state_shapes(root)
         self.block = state_shapes(block) if block is not None else {}
         self.head = state_shapes(head)
@@ -616,6 +626,42 @@ class _StateLayout:
 _NEW_STEM_TENSORS = ("stem.missing", "stem.embedding", "stem.frequency")
 
 
+class _NetworkParts:
+    """Builders of a described network's stem, blocks and heads, MLP or convolutional."""
+
+    def __init__(self, cards, width, n_outputs, image_shape):
+        self.cards, self.width, self.n_outputs = cards, width, n_outputs
+        self.image_shape = image_shape
+
+    def stem(self, noise):
+        if self.image_shape is None:
+            return Stem(len(self.cards), self.width, noise, self.cards)
+        return ConvStem(self.image_shape, self.width, noise)
+
+    def block(self, hidden_size, dropout):
+        block_type = MLPBlock if self.image_shape is None else ConvBlock
+        return block_type(self.width, hidden_size, dropout)
+
+    def head(self):
+        head_type = torch.nn.Linear if self.image_shape is None else ConvHead
+        return head_type(self.width, self.n_outputs)
+
+
+def _image_shape(network, n_features, path):
+    """The ``(C, H, W)`` of a described convolutional network, None for an MLP one."""
+    if network.get("block") != "conv":
+        raise _corrupt(path, f"network.block is {network.get('block')!r}, not 'conv'")
+    shape = network["image_shape"]
+    if (
+        not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+        or int(np.prod(shape)) != n_features
+    ):
+        raise _corrupt(path, "network.image_shape is not (C, H, W) holding n_features pixels")
+    return tuple(shape)
+
+
 def build_network(network, tensors, path):
     """Rebuild the network described by ``network`` with the ``module.*`` tensors.
 
@@ -632,9 +678,11 @@ def build_network(network, tensors, path):
     }  # fmt: skip
     # Files written before categorical features have no cardinalities.
     legacy = set(network) == expected - {"cardinalities"}
-    if set(network) != expected and not legacy:
+    conv = set(network) == expected | {"block", "image_shape"}
+    if set(network) != expected and not legacy and not conv:
         raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
     n_features = _positive_int(network, "n_features", path)
+    image_shape = _image_shape(network, n_features, path) if conv else None
     cards = [0] * n_features if legacy else network["cardinalities"]
     if (
         not isinstance(cards, list)
@@ -664,7 +712,9 @@ def build_network(network, tensors, path):
     if not isinstance(network["skip"], bool):
         raise _corrupt(path, f"network.skip is {network['skip']!r}, not a boolean")
 
-    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size)
+    if conv and any(cards):
+        raise _corrupt(path, "a convolutional network has categorical features")
+    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size, image_shape)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
     # Counted before any name is listed: a forged block count must cost no
     # more than the file's own tensors.
@@ -701,13 +751,13 @@ def build_network(network, tensors, path):
         state[name] = torch.from_numpy(np.array(array))
     if legacy:
         state.update({name: torch.from_numpy(tensors[f"module.{name}"]) for name in _NEW_STEM_TENSORS})
+    parts = _NetworkParts(cards, width, n_outputs, image_shape)
     with torch.device("meta"):
-        stem = Stem(n_features, width, 0.0, cards)
-        module = ResNet(stem, n_outputs, learning_rate, network["skip"])
+        module = ResNet(parts.stem(0.0), n_outputs, learning_rate, network["skip"])
         for _ in range(n_blocks):
-            module.blocks.append(MLPBlock(width, hidden_size, dropout))
+            module.blocks.append(parts.block(hidden_size, dropout))
         for _ in range(n_blocks + 1):
-            module.heads.append(torch.nn.Linear(width, n_outputs))
+            module.heads.append(parts.head())
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
 
@@ -894,6 +944,13 @@ def _check_consistent(estimator, network, path):
     for name in shared:
         if getattr(estimator, name, True) != network[name]:
             problems.append(f"{name} does not match the network")
+    if (estimator.block == "conv") != (network.get("block") == "conv"):
+        problems.append("block does not match the network")
+    elif network.get("block") == "conv":
+        image_shape = estimator.image_shape
+        image_shape = [1, *image_shape] if len(image_shape or ()) == 2 else image_shape
+        if list(image_shape or ()) != network["image_shape"]:
+            problems.append("image_shape does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
     mask = getattr(estimator, "is_categorical_", None)

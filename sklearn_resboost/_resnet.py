@@ -81,11 +81,12 @@ class BaseResNet(BaseResNetEstimator):
         check_network_size(
             X.shape[1],
             self.width,
-            self.hidden_size if self.block == "mlp" else None,
+            self.hidden_size if self.block in ("mlp", "conv") else None,
             self.n_blocks,
             n_outputs,
             min(self.batch_size, len(train_idx)),
             device,
+            image_shape=self._image_shape(),
         )
         offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)
         prior = loss.prior(
@@ -146,16 +147,32 @@ _SHARED_PARAMETERS = """\
         Scaling ``nu`` of every residual branch, in (0, 3.4e38]:
         ``g_{t+1} = g_t + nu f_t(g_t)``. Ignored when ``skip=False``.
     width : int, default=128
-        Width of the residual stream, in [1, inf).
+        Width of the residual stream (its channels for ``block="conv"``), in
+        [1, inf).
     hidden_size : int, default=256
-        Hidden width of the default MLP block, in [1, inf).
-    block : "mlp" or callable, default="mlp"
+        Hidden width of the MLP block (hidden channels of the conv block), in
+        [1, inf).
+    block : {"mlp", "conv"} or callable, default="mlp"
         Residual branch. ``"mlp"`` is ``LayerNorm -> Linear -> ReLU -> Dropout
-        -> Linear``; a callable takes the width and returns a
+        -> Linear``.
+        ``"conv"`` is the pre-activation basic block of a convolutional
+        network, ``(GroupNorm -> ReLU -> 3x3 Conv)`` twice (see
+        :class:`~sklearn_resboost.ConvBlock`), for rows that are flattened
+        images of shape ``image_shape``: the stem is a 3x3 convolution to
+        ``width`` channels, ``hidden_size`` is the channels between the two
+        convolutions, and each head averages the pixels before its linear
+        map.
+        A callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. With skip
         connections its last parametrised layer is zero-initialised, so that
         the network starts as its stem and head. A callable cannot be written
         by :meth:`save`; use pickle or joblib for such models.
+    image_shape : tuple of int or None, default=None
+        The shape of one row as an image, ``(H, W)`` (one channel) or
+        ``(C, H, W)``, each in [1, inf), for ``block="conv"`` only; the rows
+        are images flattened in C order (``images.reshape(n, -1)``), so that
+        their product is the number of features. ``block="conv"`` needs it
+        and takes numeric features only.
     skip : bool, default=True
         Whether the blocks have skip connections. ``False`` trains the same
         stack of blocks as a plain network, ``g_{t+1} = f_t(g_t)``, the
@@ -295,6 +312,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         width=128,
         hidden_size=256,
         block="mlp",
+        image_shape=None,
         skip=True,
         max_epochs=100,
         batch_size=128,
@@ -323,6 +341,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             width=width,
             hidden_size=hidden_size,
             block=block,
+            image_shape=image_shape,
             skip=skip,
             max_epochs=max_epochs,
             batch_size=batch_size,
@@ -410,6 +429,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         width=128,
         hidden_size=256,
         block="mlp",
+        image_shape=None,
         skip=True,
         max_epochs=100,
         batch_size=128,
@@ -438,6 +458,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             width=width,
             hidden_size=hidden_size,
             block=block,
+            image_shape=image_shape,
             skip=skip,
             max_epochs=max_epochs,
             batch_size=batch_size,

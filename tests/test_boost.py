@@ -229,7 +229,7 @@ def test_bad_input_errors(binary_data, regression_data):
         {"dropout": 1.0},
         {"subsample": 0.0},
         {"gamma": 1.5},
-        {"block": "conv"},
+        {"block": "transformer"},
         {"early_stopping": "sometimes"},
         {"batch_size": -1},
     ],

@@ -1,0 +1,239 @@
+"""Convolutional networks: block="conv" with image_shape, on tiny images."""
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+import safetensors.numpy
+import torch
+from _params import TINY_BOOST, TINY_E2E
+
+from sklearn_resboost import (
+    BoostResNetClassifier,
+    BoostResNetRegressor,
+    ConvBlock,
+    ConvHead,
+    ConvStem,
+    ResNet,
+    ResNetClassifier,
+    ResNetRegressor,
+    _persistence,
+    load,
+)
+from sklearn_resboost._modules import network_bytes
+from sklearn_resboost.inspection import lesion_study
+
+CONV = dict(block="conv", image_shape=(2, 4, 3), width=4, hidden_size=4)
+
+
+def images(n=120, seed=0):
+    """Rows of 2 x 4 x 3 images whose class is where the bright pixel is."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(scale=0.1, size=(n, 2, 4, 3))
+    y = rng.randint(3, size=n)
+    X[np.arange(n), 0, y, 1] += 2.0
+    return X.reshape(n, -1), y
+
+
+@pytest.fixture(scope="module")
+def boosted():
+    X, y = images()
+    return BoostResNetClassifier(**{**TINY_BOOST, **CONV, "n_estimators": 3}).fit(X, y), X, y
+
+
+def test_modules_keep_the_image_shape():
+    stem = ConvStem((2, 4, 3), width=5)
+    x = torch.randn(6, 24)
+    x[0, 3] = float("nan")
+    g = stem(x)
+    assert g.shape == (6, 5, 4, 3) and torch.isfinite(g).all()
+    assert (stem.n_features, stem.width) == (24, 5)
+    assert ConvBlock(5, 7)(g).shape == g.shape
+    head = ConvHead(5, 2)
+    torch.testing.assert_close(head(g), g.mean(dim=(2, 3)) @ head.weight.T + head.bias)
+    with pytest.raises(ValueError, match="image_shape must be"):
+        ConvStem((4, 3), width=5)
+
+
+def test_a_new_block_starts_as_the_identity(boosted):
+    clf, X, _ = boosted
+    block = clf._make_block()
+    assert isinstance(block, ConvBlock)
+    g = torch.randn(3, 4, 4, 3)
+    assert torch.equal(block(g), torch.zeros_like(g))
+
+
+@pytest.mark.parametrize("Estimator", [BoostResNetClassifier, ResNetClassifier])
+def test_classifiers_learn_where_the_pixel_is(Estimator):
+    X, y = images(300)
+    params = {**TINY_BOOST, "n_estimators": 3, "epochs_per_block": 10}
+    if Estimator is ResNetClassifier:
+        params = {**TINY_E2E, "max_epochs": 30}
+    clf = Estimator(**{**params, **CONV, "width": 8, "hidden_size": 8, "lr": 1e-2}).fit(X, y)
+    assert isinstance(clf.module_.stem, ConvStem)
+    assert all(isinstance(head, ConvHead) for head in clf.module_.heads)
+    assert clf.score(*images(200, seed=1)) > 0.9
+
+
+@pytest.mark.parametrize("Estimator", [BoostResNetRegressor, ResNetRegressor])
+def test_regressors_fit_and_predict(Estimator):
+    X, y = images()
+    params = TINY_BOOST if Estimator is BoostResNetRegressor else TINY_E2E
+    reg = Estimator(**{**params, **CONV}).fit(X, y.astype(float))
+    assert reg.predict(X).shape == (len(X),)
+
+
+def test_two_dimensional_image_shape_has_one_channel():
+    X, y = images()
+    clf = BoostResNetClassifier(
+        **{**TINY_BOOST, **CONV, "image_shape": (4, 6), "n_estimators": 1}
+    ).fit(X, y)
+    assert clf.module_.stem.image_shape == (1, 4, 6)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(block="conv"), "block='conv' needs image_shape"),
+        (dict(block="conv", image_shape=(5, 5)), "holds 25 pixels but X has 24 features"),
+        (dict(block="conv", image_shape=(2, 0, 12)), "integers >= 1"),
+        (dict(block="conv", image_shape=(24,)), r"\(H, W\) or \(C, H, W\)"),
+        (dict(block="mlp", image_shape=(4, 6)), "set block='conv' or image_shape=None"),
+    ],
+)
+@pytest.mark.parametrize("Estimator", [BoostResNetClassifier, ResNetClassifier])
+def test_image_shape_is_checked(Estimator, params, message):
+    X, y = images()
+    base = TINY_BOOST if Estimator is BoostResNetClassifier else TINY_E2E
+    with pytest.raises(ValueError, match=message):
+        Estimator(**{**base, **params}).fit(X, y)
+
+
+def test_categorical_features_are_refused():
+    X, y = images()
+    clf = BoostResNetClassifier(**{**TINY_BOOST, **CONV, "categorical_features": [0]})
+    with pytest.raises(ValueError, match="numeric pixels only"):
+        clf.fit(X, y)
+
+
+def test_decompositions_are_exact(boosted):
+    clf, X, _ = boosted
+    scores = clf.decision_function(X)
+    for parts in (clf.hypothesis_ensemble(X), clf.feature_ensemble(X)):
+        assert parts.shape[0] == clf.n_estimators_ + 1
+        np.testing.assert_allclose(parts.sum(axis=0), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_staged_methods_match_truncated_networks(boosted):
+    clf, X, y = boosted
+    staged = list(clf.staged_predict_proba(X))
+    assert len(staged) == clf.n_estimators_
+    np.testing.assert_allclose(staged[-1], clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert len(list(clf.staged_score(X, y))) == clf.n_estimators_
+    assert clf.block_edges_.shape == (clf.n_estimators_,)
+
+
+def test_early_stopping_and_warm_start():
+    X, y = images(300)
+    params = {**TINY_BOOST, **CONV, "n_estimators": 2, "early_stopping": True}
+    clf = BoostResNetClassifier(**params).fit(X, y)
+    assert len(clf.validation_score_) == clf.n_estimators_ + 1
+    clf.set_params(warm_start=True, n_estimators=4).fit(X, y)
+    assert clf.module_.n_blocks == clf.n_estimators_ and clf._n_rounds == 4
+    with pytest.raises(ValueError, match="image_shape"):
+        clf.set_params(image_shape=(4, 6), n_estimators=5).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_size"):
+        clf.set_params(image_shape=(2, 4, 3), hidden_size=5).fit(X, y)
+
+
+def test_pickle_and_safe_format_round_trip(boosted, tmp_path):
+    clf, X, _ = boosted
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), expected)
+    path = tmp_path / "conv.safetensors"
+    clf.save(path)
+    loaded = load(path)
+    assert isinstance(loaded.module_.blocks[0], ConvBlock)
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    loaded.set_params(warm_start=True, n_estimators=4).fit(X, boosted[2])
+
+
+def _resaved(path, edit):
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    document = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["sklearn_resboost"])
+    tensors = safetensors.numpy.load(data)
+    edit(document, tensors)
+    text = json.dumps(document, sort_keys=True)
+    metadata = {
+        "sklearn_resboost": text,
+        "sklearn_resboost.sha256": _persistence._digest(text, tensors),
+    }
+    return io.BytesIO(safetensors.numpy.save(tensors, metadata=metadata))
+
+
+def _wrong_kernel(document, tensors):
+    tensors["module.blocks.0.conv1.weight"] = np.zeros((4, 4, 5, 5), np.float32)
+
+
+def _wrong_image_shape(document, tensors):
+    document["network"]["image_shape"] = [1, 4, 6]
+
+
+def _mlp_description(document, tensors):
+    del document["network"]["block"], document["network"]["image_shape"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_wrong_kernel, r"conv1.weight has shape \(4, 4, 5, 5\)"),
+        (_wrong_image_shape, r"stem.conv.weight has shape \(4, 4, 3, 3\)"),
+        (_mlp_description, "are missing"),
+    ],
+)
+def test_tampered_conv_files_are_refused(boosted, tmp_path, edit, message):
+    path = tmp_path / "conv.safetensors"
+    boosted[0].save(path)
+    with pytest.raises(ValueError, match=message):
+        load(_resaved(path, edit))
+
+
+def test_to_skorch_trains_the_conv_network(boosted):
+    clf, X, y = boosted
+    net = clf.to_skorch(max_epochs=1)
+    net.fit(clf.encode_inputs(X), y)
+    assert net.predict(clf.encode_inputs(X)).shape == (len(X),)
+
+
+def test_lesion_study_runs(boosted):
+    clf, X, y = boosted
+    result = lesion_study(clf, X, y, n_repeats=2, random_state=0)
+    assert result.single_scores.shape == (clf.n_estimators_,)
+
+
+def test_onnx_export_is_refused_clearly(boosted):
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="convolutional network"):
+        boosted[0].to_onnx()
+
+
+def test_memory_estimate_counts_every_pixel():
+    mlp = network_bytes(24, 4, 4, 3, 3, 32)
+    conv = network_bytes(24, 4, 4, 3, 3, 32, image_shape=(2, 4, 3))
+    assert conv > mlp
+    assert network_bytes(24, 4, 4, 3, 3, 32, 1, image_shape=(2, 4, 3)) < conv
+
+
+def test_a_hand_built_network_decomposes():
+    torch.manual_seed(0)
+    net = ResNet(ConvStem((1, 3, 3), 4), n_outputs=2, learning_rate=0.5)
+    for _ in range(2):
+        net.blocks.append(ConvBlock(4, 4))
+    net.heads.extend([ConvHead(4, 2) for _ in range(3)])
+    x = torch.randn(5, 9)
+    with torch.no_grad():
+        parts = net.contributions(x, "feature")
+        np.testing.assert_allclose(parts.sum(axis=0), net(x).numpy(), rtol=1e-5, atol=1e-6)
