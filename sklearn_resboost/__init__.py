@@ -3,7 +3,7 @@
 from . import inspection
 from ._boost import BoostResNetClassifier, BoostResNetRegressor
 from ._device import DeviceWarning
-from ._modules import ConvBlock, ConvHead, ConvStem, MLPBlock, ResNet, Stem
+from ._modules import ConvBlock, ConvHead, ConvStem, FlattenHead, MLPBlock, ResNet, Stem
 from ._onnx import onnx_feed, register_onnx_converters
 from ._persistence import load
 from ._resnet import ResNetClassifier, ResNetRegressor
@@ -16,6 +16,7 @@ __all__ = [
     "ConvHead",
     "ConvStem",
     "DeviceWarning",
+    "FlattenHead",
     "MLPBlock",
     "ResNet",
     "ResNetClassifier",

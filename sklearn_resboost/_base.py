@@ -28,7 +28,7 @@ from ._device import (
     to_storage,
 )
 from ._export import SkorchMixin
-from ._modules import ConvHead, ConvStem, ResNet, Stem, make_block
+from ._modules import ConvHead, ConvStem, FlattenHead, ResNet, Stem, make_block
 from ._onnx import OnnxMixin
 from ._persistence import save
 from ._tables import cardinalities
@@ -87,6 +87,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
         "block": [StrOptions({"mlp", "conv"}), callable],
         "image_shape": ["array-like", None],
+        "head_pooling": [StrOptions({"average", "flatten"})],
         "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
         "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -125,6 +126,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         hidden_size,
         block,
         image_shape,
+        head_pooling,
         lr,
         weight_decay,
         dropout,
@@ -147,6 +149,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         self.hidden_size = hidden_size
         self.block = block
         self.image_shape = image_shape
+        self.head_pooling = head_pooling
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
@@ -282,7 +285,11 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         """
         cards = cardinalities(self.is_categorical_, self.categories_)
         image_shape = self._image_shape()
-        head = torch.nn.Linear if image_shape is None else ConvHead
+        head, head_inputs = torch.nn.Linear, self.width
+        if image_shape is not None and self.head_pooling == "average":
+            head = ConvHead
+        elif image_shape is not None:
+            head, head_inputs = FlattenHead, self._representation_size()
         with seeded(seed, torch.device("cpu")):
             if image_shape is None:
                 stem = Stem(X.shape[1], self.width, self.input_noise, cards)
@@ -296,7 +303,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
                     )
                 )
             for _ in range(n_blocks + 1):
-                network.heads.append(head(self.width, n_outputs))
+                network.heads.append(head(head_inputs, n_outputs))
         stem.set_normalisation(*stem_statistics(X, sample_weight, cards))
         with torch.no_grad():
             for head in network.heads:

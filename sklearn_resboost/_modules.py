@@ -353,6 +353,42 @@ class ConvHead(nn.Linear):
         return super().forward(self.pool(g))
 
 
+class FlattenHead(ConvHead):
+    """A linear map of every pixel of every channel: the head that keeps where things are.
+
+    The head of a convolutional network for ``head_pooling="flatten"``:
+    ``in_features`` is ``channels * H * W``. On small images (8x8 digits)
+    global average pooling discards the position of the strokes, which
+    only deep or downsampling networks recover; this head reads it
+    directly, and is linear like :class:`ConvHead`.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of values of the representation, ``channels * H * W``, >= 1.
+    out_features : int
+        Number of scores, >= 1.
+    bias : bool, default=True
+        Whether the map has a bias.
+    device : torch.device, default=None
+        Device of the parameters.
+    dtype : torch.dtype, default=None
+        Dtype of the parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_resboost import FlattenHead
+    >>> FlattenHead(8 * 4 * 4, 3)(torch.ones(2, 8, 4, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    @staticmethod
+    def pool(g):
+        """``g`` with its channels and pixels in one axis, shape ``(n, channels * H * W)``."""
+        return g.flatten(1)
+
+
 def state_shapes(module):
     """The names and shapes of ``module``'s tensors, ``{name: shape}``."""
     return {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}

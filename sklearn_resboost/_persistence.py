@@ -40,7 +40,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _losses
 from ._device import available_device, resolve_device
-from ._modules import ConvBlock, ConvHead, ConvStem, MLPBlock, ResNet, Stem, state_shapes
+from ._modules import (
+    ConvBlock,
+    ConvHead,
+    ConvStem,
+    FlattenHead,
+    MLPBlock,
+    ResNet,
+    Stem,
+    state_shapes,
+)
 from ._tables import cardinalities
 from ._version import __version__
 
@@ -195,7 +204,10 @@ def describe_network(module):
     if len(sizes) > 1:
         raise ValueError("The network's blocks differ in size; the safe format needs equal blocks.")
     hidden_size, dropout = sizes.pop() if sizes else (None, 0.0)
-    shape = {"block": "conv", "image_shape": list(module.stem.image_shape)} if conv else {}
+    shape = {}
+    if conv:
+        pooling = "flatten" if isinstance(module.heads[0], FlattenHead) else "average"
+        shape = {"block": "conv", "image_shape": list(module.stem.image_shape), "head_pooling": pooling}
     return {
         **shape,
         "n_features": module.stem.n_features,
@@ -598,9 +610,8 @@ class _StateLayout:
     the meta device, which allocates nothing; the whole network repeats them.
     """
 
-    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size, image_shape):
+    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size, parts):
         with torch.device("meta"):
-            parts = _NetworkParts(cards, width, n_outputs, image_shape)
             root = ResNet(parts.stem(0.0), n_outputs, 1.0, network["skip"])
             block = parts.block(hidden_size or 1, 0.0) if n_blocks else None
             head = parts.head()
@@ -629,9 +640,9 @@ _NEW_STEM_TENSORS = ("stem.missing", "stem.embedding", "stem.frequency")
 class _NetworkParts:
     """Builders of a described network's stem, blocks and heads, MLP or convolutional."""
 
-    def __init__(self, cards, width, n_outputs, image_shape):
+    def __init__(self, cards, width, n_outputs, image_shape, head_pooling):
         self.cards, self.width, self.n_outputs = cards, width, n_outputs
-        self.image_shape = image_shape
+        self.image_shape, self.head_pooling = image_shape, head_pooling
 
     def stem(self, noise):
         if self.image_shape is None:
@@ -643,8 +654,12 @@ class _NetworkParts:
         return block_type(self.width, hidden_size, dropout)
 
     def head(self):
-        head_type = torch.nn.Linear if self.image_shape is None else ConvHead
-        return head_type(self.width, self.n_outputs)
+        if self.image_shape is None:
+            return torch.nn.Linear(self.width, self.n_outputs)
+        if self.head_pooling == "average":
+            return ConvHead(self.width, self.n_outputs)
+        pixels = self.image_shape[1] * self.image_shape[2]
+        return FlattenHead(self.width * pixels, self.n_outputs)
 
 
 def _image_shape(network, n_features, path):
@@ -678,11 +693,14 @@ def build_network(network, tensors, path):
     }  # fmt: skip
     # Files written before categorical features have no cardinalities.
     legacy = set(network) == expected - {"cardinalities"}
-    conv = set(network) == expected | {"block", "image_shape"}
+    conv = set(network) == expected | {"block", "image_shape", "head_pooling"}
     if set(network) != expected and not legacy and not conv:
         raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
     n_features = _positive_int(network, "n_features", path)
     image_shape = _image_shape(network, n_features, path) if conv else None
+    head_pooling = network.get("head_pooling")
+    if conv and head_pooling not in ("average", "flatten"):
+        raise _corrupt(path, f"network.head_pooling is {head_pooling!r}, not 'average' or 'flatten'")
     cards = [0] * n_features if legacy else network["cardinalities"]
     if (
         not isinstance(cards, list)
@@ -714,7 +732,8 @@ def build_network(network, tensors, path):
 
     if conv and any(cards):
         raise _corrupt(path, "a convolutional network has categorical features")
-    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size, image_shape)
+    parts = _NetworkParts(cards, width, n_outputs, image_shape, head_pooling)
+    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size, parts)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
     # Counted before any name is listed: a forged block count must cost no
     # more than the file's own tensors.
@@ -751,7 +770,6 @@ def build_network(network, tensors, path):
         state[name] = torch.from_numpy(np.array(array))
     if legacy:
         state.update({name: torch.from_numpy(tensors[f"module.{name}"]) for name in _NEW_STEM_TENSORS})
-    parts = _NetworkParts(cards, width, n_outputs, image_shape)
     with torch.device("meta"):
         module = ResNet(parts.stem(0.0), n_outputs, learning_rate, network["skip"])
         for _ in range(n_blocks):
@@ -951,6 +969,8 @@ def _check_consistent(estimator, network, path):
         image_shape = [1, *image_shape] if len(image_shape or ()) == 2 else image_shape
         if list(image_shape or ()) != network["image_shape"]:
             problems.append("image_shape does not match the network")
+        if estimator.head_pooling != network["head_pooling"]:
+            problems.append("head_pooling does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
     mask = getattr(estimator, "is_categorical_", None)

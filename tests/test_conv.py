@@ -16,6 +16,7 @@ from sklearn_resboost import (
     ConvBlock,
     ConvHead,
     ConvStem,
+    FlattenHead,
     ResNet,
     ResNetClassifier,
     ResNetRegressor,
@@ -73,7 +74,7 @@ def test_classifiers_learn_where_the_pixel_is(Estimator):
         params = {**TINY_E2E, "max_epochs": 30}
     clf = Estimator(**{**params, **CONV, "width": 8, "hidden_size": 8, "lr": 1e-2}).fit(X, y)
     assert isinstance(clf.module_.stem, ConvStem)
-    assert all(isinstance(head, ConvHead) for head in clf.module_.heads)
+    assert all(isinstance(head, FlattenHead) for head in clf.module_.heads)
     assert clf.score(*images(200, seed=1)) > 0.9
 
 
@@ -118,8 +119,12 @@ def test_categorical_features_are_refused():
         clf.fit(X, y)
 
 
-def test_decompositions_are_exact(boosted):
-    clf, X, _ = boosted
+@pytest.mark.parametrize("head_pooling", ["flatten", "average"])
+def test_decompositions_are_exact(boosted, head_pooling):
+    clf, X, y = boosted
+    if head_pooling == "average":
+        clf = BoostResNetClassifier(**{**clf.get_params(), "head_pooling": "average"}).fit(X, y)
+        assert type(clf.module_.heads[-1]) is ConvHead
     scores = clf.decision_function(X)
     for parts in (clf.hypothesis_ensemble(X), clf.feature_ensemble(X)):
         assert parts.shape[0] == clf.n_estimators_ + 1
@@ -144,8 +149,10 @@ def test_early_stopping_and_warm_start():
     assert clf.module_.n_blocks == clf.n_estimators_ and clf._n_rounds == 4
     with pytest.raises(ValueError, match="image_shape"):
         clf.set_params(image_shape=(4, 6), n_estimators=5).fit(X, y)
+    with pytest.raises(ValueError, match="head_pooling"):
+        clf.set_params(image_shape=(2, 4, 3), head_pooling="average").fit(X, y)
     with pytest.raises(ValueError, match="hidden_size"):
-        clf.set_params(image_shape=(2, 4, 3), hidden_size=5).fit(X, y)
+        clf.set_params(head_pooling="flatten", hidden_size=5).fit(X, y)
 
 
 def test_pickle_and_safe_format_round_trip(boosted, tmp_path):
@@ -158,6 +165,9 @@ def test_pickle_and_safe_format_round_trip(boosted, tmp_path):
     assert isinstance(loaded.module_.blocks[0], ConvBlock)
     np.testing.assert_array_equal(loaded.predict_proba(X), expected)
     loaded.set_params(warm_start=True, n_estimators=4).fit(X, boosted[2])
+    average = BoostResNetClassifier(**{**clf.get_params(), "head_pooling": "average"})
+    average.fit(X, boosted[2]).save(path)
+    np.testing.assert_array_equal(load(path).predict_proba(X), average.predict_proba(X))
 
 
 def _resaved(path, edit):
@@ -182,8 +192,13 @@ def _wrong_image_shape(document, tensors):
     document["network"]["image_shape"] = [1, 4, 6]
 
 
+def _other_pooling(document, tensors):
+    document["network"]["head_pooling"] = "average"
+
+
 def _mlp_description(document, tensors):
-    del document["network"]["block"], document["network"]["image_shape"]
+    for field in ("block", "image_shape", "head_pooling"):
+        del document["network"][field]
 
 
 @pytest.mark.parametrize(
@@ -191,6 +206,7 @@ def _mlp_description(document, tensors):
     [
         (_wrong_kernel, r"conv1.weight has shape \(4, 4, 5, 5\)"),
         (_wrong_image_shape, r"stem.conv.weight has shape \(4, 4, 3, 3\)"),
+        (_other_pooling, r"heads.0.weight has shape \(3, 48\)"),
         (_mlp_description, "are missing"),
     ],
 )
@@ -227,12 +243,13 @@ def test_memory_estimate_counts_every_pixel():
     assert network_bytes(24, 4, 4, 3, 3, 32, 1, image_shape=(2, 4, 3)) < conv
 
 
-def test_a_hand_built_network_decomposes():
+@pytest.mark.parametrize("head", [lambda: ConvHead(4, 2), lambda: FlattenHead(36, 2)])
+def test_a_hand_built_network_decomposes(head):
     torch.manual_seed(0)
     net = ResNet(ConvStem((1, 3, 3), 4), n_outputs=2, learning_rate=0.5)
     for _ in range(2):
         net.blocks.append(ConvBlock(4, 4))
-    net.heads.extend([ConvHead(4, 2) for _ in range(3)])
+    net.heads.extend([head() for _ in range(3)])
     x = torch.randn(5, 9)
     with torch.no_grad():
         parts = net.contributions(x, "feature")

@@ -419,6 +419,7 @@ INVALID_PARAMS = {
     "hidden_size": [0],
     "block": ["transformer", 3],
     "image_shape": [8, "8x8"],
+    "head_pooling": ["max", None],
     "epochs_per_block": [0],
     "max_epochs": [0],
     "fine_tune_epochs": [-1, 1.5],
