@@ -2,7 +2,8 @@
 
 The graph is built from the fitted weights with the operators of the ONNX
 standard (``LayerNormalization`` needs opset 17) and ``ai.onnx.ml``'s
-``LabelEncoder`` for the categories; it is the computation of
+``LabelEncoder`` for the categories (``Conv``, ``GlobalAveragePool`` and
+``LayerNormalization`` over ``(C, H, W)`` for ``block="conv"``); it is the computation of
 :class:`~sklearn_resboost.ResNet` and of the estimators' prediction methods,
 input encoding included, in float32. One converter serves both
 :meth:`~sklearn_resboost.BoostResNetClassifier.to_onnx` and
@@ -25,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
-from ._modules import ConvStem, MLPBlock
+from ._modules import ConvBlock, ConvStem, FlattenHead, MLPBlock
 from ._persistence import _ESTIMATORS
 from ._tables import FIRST_LEVEL, INFREQUENT_CODE, MISSING_CODE, is_frame, missing_values
 
@@ -58,19 +59,15 @@ def _require(module, caller):
 
 
 def _check_exportable(estimator):
-    """Refuse an estimator the graph cannot express: unfitted, convolutional or with a custom block."""
+    """Refuse an estimator the graph cannot express: unfitted, or with a custom block."""
     check_is_fitted(estimator)
     name = type(estimator).__name__
-    if isinstance(estimator.module_.stem, ConvStem):
-        raise ValueError(
-            f"The ONNX export supports networks of MLPBlock blocks (block='mlp'); this "
-            f"{name} is a convolutional network (block='conv'), which it cannot export "
-            "yet; use pickle, joblib or save for this model."
-        )
+    block_type = ConvBlock if isinstance(estimator.module_.stem, ConvStem) else MLPBlock
     for k, block in enumerate(estimator.module_.blocks):
-        if type(block) is not MLPBlock or not isinstance(block.activation, nn.ReLU):
+        if type(block) is not block_type or not isinstance(block.activation, nn.ReLU):
             raise ValueError(
-                f"The ONNX export supports networks of MLPBlock blocks (block='mlp'); block "
+                "The ONNX export supports networks of MLPBlock blocks (block='mlp') and "
+                f"of ConvBlock blocks (block='conv'); block "
                 f"{k} of this {name} is a {type(block).__name__}, built by a custom block "
                 "callable, which has no ONNX converter."
             )
@@ -91,9 +88,14 @@ class _Network:
         def array(tensor):
             return tensor.detach().numpy().copy()
 
+        self.image_shape = getattr(stem, "image_shape", None)
+        self.flatten = isinstance(net.heads[0], FlattenHead)
         with torch.no_grad():
             self.center = array(stem.center)
             self.scale = array(stem.scale)
+            if self.image_shape is not None:
+                self._conv_weights(net, array)
+                return
             self.stem_weight = array(stem.linear.weight)
             self.stem_bias = array(stem.linear.bias)
             self.missing = array(stem.missing)
@@ -111,16 +113,46 @@ class _Network:
                 )
                 for block in net.blocks
             ]
-            # The output scale and offset are folded into every head.
-            scale = array(net.output_scale)
-            offset = array(net.output_offset)
-            self.heads = [
-                (array(head.weight) * scale[:, None], array(head.bias) * scale + offset)
-                for head in net.heads
-            ]
+            self._head_weights(net, array)
+
+    def _head_weights(self, net, array):
+        # The output scale and offset are folded into every head.
+        scale = array(net.output_scale)
+        offset = array(net.output_offset)
+        self.heads = [
+            (array(head.weight) * scale[:, None], array(head.bias) * scale + offset)
+            for head in net.heads
+        ]
         self.learning_rate = net.learning_rate
         self.skip = net.skip
         self.n_blocks = net.n_blocks
+
+    def _conv_weights(self, net, array):
+        """The weights of a convolutional network; GroupNorm's per-channel affine
+        map is spread over the pixels, as LayerNormalization over ``(C, H, W)`` takes it."""
+        _, height, width = self.image_shape
+
+        def per_pixel(values):
+            return np.broadcast_to(values[:, None, None], (len(values), height, width)).copy()
+
+        self.stem_weight = array(net.stem.conv.weight)
+        self.stem_bias = array(net.stem.conv.bias)
+        self.blocks = [
+            dict(
+                norm1_weight=per_pixel(array(block.norm1.weight)),
+                norm1_bias=per_pixel(array(block.norm1.bias)),
+                eps1=float(block.norm1.eps),
+                weight1=array(block.conv1.weight),
+                bias1=array(block.conv1.bias),
+                norm2_weight=per_pixel(array(block.norm2.weight)),
+                norm2_bias=per_pixel(array(block.norm2.bias)),
+                eps2=float(block.norm2.eps),
+                weight2=array(block.conv2.weight),
+                bias2=array(block.conv2.bias),
+            )
+            for block in net.blocks
+        ]
+        self._head_weights(net, array)
 
 
 def _label_classes(classes, nocl=False):
@@ -343,9 +375,47 @@ def _categorical_stem(graph, estimator, network, sources, categorical):
     return graph.op("ReduceSum", [vectors, axes], "categories", keepdims=0)
 
 
+def _conv_stem(graph, estimator, network, sources):
+    """``g_0`` of a convolutional network, as in ``ConvStem.forward``: the standardised
+    pixels and their missing-value masks as an image, through the stem's convolution."""
+    from onnx import TensorProto
+
+    variable = sources[0][0]
+    if _is_text(variable):
+        raise ValueError(
+            f"The ONNX input {variable.onnx_name!r} is a string tensor, but "
+            f"{type(estimator).__name__} has numeric pixels there."
+        )
+    x = _columns_of(graph, variable, range(estimator.n_features_in_), "pixels")
+    center = graph.constant("stem_center", network.center)
+    scale = graph.constant("stem_scale", network.scale)
+    low, high = graph.constant("clip_low", -_CLIP), graph.constant("clip_high", _CLIP)
+    z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
+    z = graph.op("Clip", [z, low, high], "clipped")
+    is_missing = graph.op("IsNaN", [x], "missing")
+    z = graph.op("Where", [is_missing, graph.constant("zero", 0.0), z], "observed")
+    mask = graph.op("Cast", [is_missing], "missing_float", to=TensorProto.FLOAT)
+    image = graph.op("Concat", [z, mask], "stem_input", axis=1)
+    channels, height, width = network.image_shape
+    shape = graph.constant("image_shape", [-1, 2 * channels, height, width], np.int64)
+    image = graph.op("Reshape", [image, shape], "image")
+    return _conv(graph, image, network.stem_weight, network.stem_bias, "stem")
+
+
+def _conv(graph, x, weight, bias, hint):
+    """A 3x3 convolution that keeps the resolution, as ``nn.Conv2d(..., 3, padding=1)``."""
+    return graph.op(
+        "Conv", [x, graph.constant(f"{hint}_weight", weight),
+                 graph.constant(f"{hint}_bias", bias)],
+        hint, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+    )  # fmt: skip
+
+
 def _stem(graph, estimator, network, inputs):
     """``g_0``, from the inputs as ``predict`` takes them."""
     sources = _feature_sources(estimator, inputs)
+    if network.image_shape is not None:
+        return _conv_stem(graph, estimator, network, sources)
     mask = getattr(estimator, "is_categorical_", None)
     if mask is None:
         mask = np.zeros(estimator.n_features_in_, dtype=bool)
@@ -362,12 +432,39 @@ def _stem(graph, estimator, network, inputs):
     return g
 
 
+def _conv_branch(graph, block, k, g, nu):
+    """The residual branch of a ``ConvBlock``, ``nu`` folded into its last convolution.
+
+    GroupNorm with one group normalises each image over its channels and
+    pixels: LayerNormalization from axis 1, with the per-channel affine map
+    spread over the pixels.
+    """
+    h = g
+    for i, (weight, bias) in enumerate(
+        [(block["weight1"], block["bias1"]), (nu * block["weight2"], nu * block["bias2"])],
+        start=1,
+    ):
+        h = graph.op(
+            "LayerNormalization",
+            [h, graph.constant(f"block{k}_norm{i}_weight", block[f"norm{i}_weight"]),
+             graph.constant(f"block{k}_norm{i}_bias", block[f"norm{i}_bias"])],
+            f"block{k}_norm{i}", axis=1, epsilon=block[f"eps{i}"],
+        )  # fmt: skip
+        h = graph.op("Relu", [h], f"block{k}_relu{i}")
+        h = _conv(graph, h, weight, bias, f"block{k}_conv{i}")
+    return h
+
+
 def _stage_scores(graph, network, g0, all_stages):
     """The final scores, and with ``all_stages`` the scores of every stage stacked."""
     g, stages = g0, []
 
     def head(t, g):
         weight, bias = network.heads[t]
+        if network.image_shape is not None:
+            if not network.flatten:
+                g = graph.op("GlobalAveragePool", [g], f"pooled{t}")
+            g = graph.op("Flatten", [g], f"features{t}", axis=1)
         return graph.op(
             "Gemm", [g, graph.constant(f"head{t}_weight", weight),
                      graph.constant(f"head{t}_bias", bias)], f"scores{t}", transB=1,
@@ -378,6 +475,10 @@ def _stage_scores(graph, network, g0, all_stages):
             stages.append(head(k, g))
         # The shrinkage is folded into the block's last layer: nu * (W r + b).
         nu = network.learning_rate if network.skip else 1.0
+        if network.image_shape is not None:
+            h = _conv_branch(graph, block, k, g, nu)
+            g = graph.op("Add", [g, h], f"g{k + 1}") if network.skip else h
+            continue
         h = graph.op(
             "LayerNormalization",
             [g, graph.constant(f"block{k}_norm_weight", block["norm_weight"]),
@@ -761,7 +862,8 @@ class OnnxMixin:
             If the estimator is not fitted.
         ValueError
             If the network has custom blocks (a ``block`` callable): only
-            :class:`~sklearn_resboost.MLPBlock` networks can be exported;
+            :class:`~sklearn_resboost.MLPBlock` and
+            :class:`~sklearn_resboost.ConvBlock` networks can be exported;
             or if ``target_opset`` is below 17.
         ImportError
             If onnx or skl2onnx is not installed (the ``onnx`` extra,

@@ -22,6 +22,7 @@ from sklearn_resboost import (
     ResNetRegressor,
     _persistence,
     load,
+    onnx_feed,
 )
 from sklearn_resboost._modules import network_bytes
 from sklearn_resboost.inspection import lesion_study
@@ -230,10 +231,38 @@ def test_lesion_study_runs(boosted):
     assert result.single_scores.shape == (clf.n_estimators_,)
 
 
-def test_onnx_export_is_refused_clearly(boosted):
-    pytest.importorskip("onnx")
-    with pytest.raises(ValueError, match="convolutional network"):
-        boosted[0].to_onnx()
+def _onnx_outputs(estimator, X, stages=False):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("skl2onnx")
+    model = estimator.to_onnx(stages=stages)
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, onnx_feed(X, session))))
+
+
+@pytest.mark.parametrize("head_pooling", ["flatten", "average"])
+def test_onnx_export_predicts_what_predict_does(boosted, head_pooling):
+    clf, X, y = boosted
+    clf = BoostResNetClassifier(**{**clf.get_params(), "head_pooling": head_pooling}).fit(X, y)
+    X = X.copy()
+    X[0, 5] = np.nan
+    outputs = _onnx_outputs(clf, X, stages=True)
+    np.testing.assert_allclose(outputs["probabilities"], clf.predict_proba(X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(outputs["label"], clf.predict(X))
+    staged = np.stack(list(clf.staged_decision_function(X)))
+    np.testing.assert_allclose(outputs["stages"][1:], staged, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_onnx_export_of_end_to_end_conv_regressors(skip):
+    X, y = images()
+    reg = ResNetRegressor(**{**TINY_E2E, **CONV, "skip": skip}).fit(X, y.astype(float))
+    outputs = _onnx_outputs(reg, X)
+    np.testing.assert_allclose(
+        next(iter(outputs.values())).ravel(), reg.predict(X), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_memory_estimate_counts_every_pixel():
