@@ -25,7 +25,7 @@ from sklearn_resboost import (
     onnx_feed,
 )
 from sklearn_resboost._modules import network_bytes
-from sklearn_resboost.inspection import lesion_study
+from sklearn_resboost.inspection import gradient_by_path_length, lesion_study, reorder_study
 
 CONV = dict(block="conv", image_shape=(2, 4, 3), width=4, hidden_size=4)
 
@@ -225,10 +225,13 @@ def test_to_skorch_trains_the_conv_network(boosted):
     assert net.predict(clf.encode_inputs(X)).shape == (len(X),)
 
 
-def test_lesion_study_runs(boosted):
+def test_inspection_studies_run(boosted):
     clf, X, y = boosted
     result = lesion_study(clf, X, y, n_repeats=2, random_state=0)
     assert result.single_scores.shape == (clf.n_estimators_,)
+    assert reorder_study(clf, X, y, n_repeats=2, random_state=0).scores.shape[1] == 2
+    result = gradient_by_path_length(clf, X, y, n_samples=4, random_state=0)
+    assert np.all(np.isfinite(result.gradient_norms))
 
 
 def _onnx_outputs(estimator, X, stages=False):
