@@ -286,3 +286,12 @@ def test_a_hand_built_network_decomposes(head):
     with torch.no_grad():
         parts = net.contributions(x, "feature")
         np.testing.assert_allclose(parts.sum(axis=0), net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fine_tuning_trains_the_whole_conv_network():
+    X, y = images()
+    clf = BoostResNetClassifier(**{**TINY_BOOST, **CONV, "fine_tune_epochs": 2}).fit(X, y)
+    assert len(clf.fine_tune_history_) == 2
+    np.testing.assert_allclose(
+        clf.feature_ensemble(X).sum(axis=0), clf.decision_function(X), rtol=1e-5, atol=1e-5
+    )
