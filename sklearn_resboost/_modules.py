@@ -153,7 +153,9 @@ class Stem(nn.Module):
         out = self.linear(z) + missing.to(z.dtype) @ self.missing
         if self.embedding.shape[0]:
             codes = x[:, self.categorical_columns].long() + self.code_offsets
-            out = out + self.code_vectors()[codes].sum(dim=1)
+            # One bag of codes per row: a fused gather and sum, about twice as
+            # fast as indexing then summing, backward included.
+            out = out + nn.functional.embedding_bag(codes, self.code_vectors(), mode="sum")
         return out
 
 
