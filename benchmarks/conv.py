@@ -12,8 +12,8 @@ split and the estimator). Models:
 
 It prints each model's test accuracy per seed, its mean and the mean fit
 time (CPU, ``n_threads=None``); then test accuracy against depth: for
-boosting from the staged scores of the ``boost-conv`` fits, for end-to-end
-training from one fit per depth in ``--depths``.
+boosting from the staged scores of each ``boost-conv`` fit (its kept
+blocks), for end-to-end training from one fit per depth in ``--depths``.
 
 Usage::
 
@@ -81,10 +81,11 @@ def main():
         print(f"{name:<12} {row} {np.mean(scores):6.4f} {np.mean(times):8.1f}", flush=True)
 
     if staged:
-        depth = min(len(s) for s in staged)
-        curve = np.mean([s[:depth] for s in staged], axis=0)
-        print("\nboost-conv, test accuracy against depth (staged, mean over seeds)")
-        print("  " + " ".join(f"{t + 1}:{a:.4f}" for t, a in enumerate(curve)))
+        # Boosting keeps a round only when it lowers the training loss: the
+        # seeds may keep different numbers of blocks.
+        print("\nboost-conv, test accuracy against depth (staged, kept blocks per seed)")
+        for seed, scores in zip(args.seeds, staged):
+            print(f"  seed {seed}: " + " ".join(f"{t + 1}:{a:.4f}" for t, a in enumerate(scores)))
     if args.depths:
         print("\ne2e-conv, test accuracy against depth (one fit per depth, mean over seeds)")
         for depth in args.depths:
