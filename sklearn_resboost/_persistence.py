@@ -965,8 +965,6 @@ def _check_consistent(estimator, network, path):
     if (estimator.block == "conv") != (network.get("block") == "conv"):
         problems.append("block does not match the network")
     elif network.get("block") != "conv" and estimator.image_shape is not None:
-        problems.append("image_shape is set but the network is not convolutional")
-    elif network.get("block") != "conv" and estimator.image_shape is not None:
         problems.append("image_shape is set, but the network is not convolutional")
     elif network.get("block") == "conv":
         image_shape = estimator.image_shape
