@@ -18,7 +18,13 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MAX_SEED, TABLE_ATTRIBUTES_DOC, TABLE_PARAMETERS_DOC, BaseResNetEstimator
+from ._base import (
+    IMAGE_PARAMETERS_DOC,
+    MAX_SEED,
+    TABLE_ATTRIBUTES_DOC,
+    TABLE_PARAMETERS_DOC,
+    BaseResNetEstimator,
+)
 from ._device import EVAL_BATCH_SIZE, fetch, resolve_device, seeded, storage_device, to_storage
 from ._edges import alpha, block_edge, hypothesis_edge, is_perfect
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -955,6 +961,7 @@ _SHARED_PARAMETERS = {
         each feature's spread, in [0, 3.4e38]. Training with input noise is a
         smoothness penalty (Bishop, 1995); 0 turns it off.""",
     "categorical_features": TABLE_PARAMETERS_DOC,
+    "image_shape": IMAGE_PARAMETERS_DOC,
     "n_iter_no_change": """\
     n_iter_no_change : int, default=10
         Rounds without an improvement larger than ``tol`` before stopping, in
@@ -1043,21 +1050,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         A callable takes the width and returns a
         ``torch.nn.Module`` mapping ``(n, width)`` to ``(n, width)``. The last
         parametrised layer is zero-initialised.
-    image_shape : tuple of int or None, default=None
-        The shape of one row as an image, ``(H, W)`` (one channel) or
-        ``(C, H, W)``, each in [1, inf), for ``block="conv"`` only; the rows
-        are images flattened in C order (``images.reshape(n, -1)``), so that
-        their product is the number of features. ``block="conv"`` needs it
-        and takes numeric features only.
-    head_pooling : {"flatten", "average"}, default="flatten"
-        How the heads of a ``block="conv"`` network read the representation;
-        unused by MLP networks. ``"flatten"`` maps every pixel of every
-        channel linearly (:class:`~sklearn_resboost.FlattenHead`): it keeps
-        where the strokes of a small image are, and scored 0.98 against 0.90
-        for ``"average"`` on ``digits`` (8x8). ``"average"`` is global average
-        pooling then a linear map (:class:`~sklearn_resboost.ConvHead`),
-        whose size does not grow with the image. Both are linear, so that
-        the decompositions stay exact.
+    <shared image_shape>
     <shared epochs_per_block>
     <shared batch_size>
     <shared lr>

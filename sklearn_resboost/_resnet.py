@@ -8,7 +8,13 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import MAX_SEED, TABLE_ATTRIBUTES_DOC, TABLE_PARAMETERS_DOC, BaseResNetEstimator
+from ._base import (
+    IMAGE_PARAMETERS_DOC,
+    MAX_SEED,
+    TABLE_ATTRIBUTES_DOC,
+    TABLE_PARAMETERS_DOC,
+    BaseResNetEstimator,
+)
 from ._device import resolve_device, seeded
 from ._losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from ._modules import check_network_size
@@ -167,21 +173,7 @@ _SHARED_PARAMETERS = """\
         connections its last parametrised layer is zero-initialised, so that
         the network starts as its stem and head. A callable cannot be written
         by :meth:`save`; use pickle or joblib for such models.
-    image_shape : tuple of int or None, default=None
-        The shape of one row as an image, ``(H, W)`` (one channel) or
-        ``(C, H, W)``, each in [1, inf), for ``block="conv"`` only; the rows
-        are images flattened in C order (``images.reshape(n, -1)``), so that
-        their product is the number of features. ``block="conv"`` needs it
-        and takes numeric features only.
-    head_pooling : {"flatten", "average"}, default="flatten"
-        How the heads of a ``block="conv"`` network read the representation;
-        unused by MLP networks. ``"flatten"`` maps every pixel of every
-        channel linearly (:class:`~sklearn_resboost.FlattenHead`): it keeps
-        where the strokes of a small image are, and scored 0.98 against 0.90
-        for ``"average"`` on ``digits`` (8x8). ``"average"`` is global average
-        pooling then a linear map (:class:`~sklearn_resboost.ConvHead`),
-        whose size does not grow with the image. Both are linear, so that
-        the decompositions stay exact.
+<image parameters>
     skip : bool, default=True
         Whether the blocks have skip connections. ``False`` trains the same
         stack of blocks as a plain network, ``g_{t+1} = f_t(g_t)``, the
@@ -236,7 +228,9 @@ _SHARED_PARAMETERS = """\
         one thread: the networks' matrix products are too small to gain from
         more threads on idle cores, and on busy cores 2 threads made fits 3
         to 13 times slower (``benchmarks/threads.py``). Float results depend
-        on the thread count.""".replace("<table parameters>", TABLE_PARAMETERS_DOC)
+        on the thread count.""".replace(
+    "<table parameters>", TABLE_PARAMETERS_DOC
+).replace("<image parameters>", IMAGE_PARAMETERS_DOC)
 
 _SHARED_ATTRIBUTES = """\
     module_ : ResNet
