@@ -143,9 +143,15 @@ def _kind(value):
     return type(value).__name__
 
 
+def _kinds(values):
+    """The type families of a column's values without its missing entries."""
+    # A typed array holds one family; only an object array needs a look at each value.
+    return {_kind(v) for v in values} if values.dtype.kind == "O" else {_kind(values[0])}
+
+
 def _levels(values, where, caller):
     """The sorted distinct values of a column without its missing entries, and their counts."""
-    kinds = {_kind(v) for v in values}
+    kinds = _kinds(values)
     if len(kinds) > 1:
         raise ValueError(
             f"{caller}: the categorical column {where} mixes values of types "
@@ -195,7 +201,7 @@ def _codes(values, levels, where, caller):
     if present.size == 0:
         return codes
     expected = "number" if levels.dtype.kind == "f" else "text"
-    kinds = {_kind(v) for v in present} if present.dtype.kind == "O" else {_kind(present[0])}
+    kinds = _kinds(present)
     if kinds != {expected}:
         found = sorted(kinds - {expected})
         raise ValueError(
@@ -238,6 +244,16 @@ def _numeric(column, where, caller):
 def _is_frame_column(column):
     pd = _pandas()
     return pd is not None and isinstance(column, pd.Series)
+
+
+def as_table(X):
+    """``X`` as a DataFrame or a NumPy array; a list keeps each value's type.
+
+    NumPy would make every value of a list with text a string.
+    """
+    if is_frame(X) or isinstance(X, np.ndarray):
+        return X
+    return np.asarray(X, dtype=object)
 
 
 def encode(X, mask, categories, caller):

@@ -158,31 +158,31 @@ def check_float32_range(values, name, caller):
 
 
 def _table_state(estimator, X, reset, caller):
-    """The categorical mask and categories of ``X``: learned when ``reset``, else the fitted ones.
+    """``(mask, categories, X)``: the categorical mask and categories, learned when ``reset``.
 
-    None when every column is numeric.
+    ``mask`` is None when every column is numeric; otherwise ``X`` comes back
+    as :func:`._tables.as_table` gives it.
     """
     if not reset:
         mask = getattr(estimator, "is_categorical_", None)
         if mask is None or not mask.any():
-            return None, []
-        return mask, estimator.categories_
+            return None, [], X
+        return mask, estimator.categories_, tables.as_table(X)
     shape = X.shape if hasattr(X, "shape") else np.shape(np.asarray(X, dtype=object))
     n_features = shape[1] if len(shape) == 2 else 0
     mask = categorical_mask(X, estimator.categorical_features, n_features, caller)
     estimator.is_categorical_ = mask
     estimator.categories_ = []
     if len(shape) != 2 or not mask.any():
-        return None, []
+        return None, [], X
     if sp.issparse(X):
         raise ValueError(
             f"{caller} needs a dense X for categorical_features; X is sparse. Pass a "
             "dense array or a DataFrame."
         )
-    if not tables.is_frame(X):
-        X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
+    X = tables.as_table(X)
     estimator.categories_ = tables.learn_categories(X, mask, estimator.min_frequency, caller)
-    return mask, estimator.categories_
+    return mask, estimator.categories_, X
 
 
 def _check_observed(X, mask, caller):
@@ -215,14 +215,11 @@ def validate_X(estimator, X, y="no_validation", *, reset, **check_params):
             check_params.get("y_numeric", False),
             check_params.get("multi_output", False),
         )
-    mask, categories = _table_state(estimator, X, reset, caller)
+    mask, categories, table = _table_state(estimator, X, reset, caller)
     if mask is not None:
         # Feature names and count; the table is checked column by column.
         validate_data(estimator, X, skip_check_array=True, reset=reset)
-        if not tables.is_frame(X):
-            # Lists keep each value's type (NumPy would make every value a string).
-            X = X if isinstance(X, np.ndarray) else np.asarray(X, dtype=object)
-        X = tables.encode(X, mask, categories, caller)
+        X = tables.encode(table, mask, categories, caller)
     try:
         if mask is None:
             result = validate_data(
@@ -362,9 +359,10 @@ def stem_statistics(X, sample_weight, cards):
             frequencies.append(counts / counts.sum())
             continue
         observed = ~np.isnan(column)
-        w, values = weight[observed], column[observed].astype(np.float64)
-        if not observed.all() and w.sum() == 0:
+        if not observed.any():
+            # The training rows of a validation split may miss a feature entirely.
             continue
+        w, values = weight[observed], column[observed].astype(np.float64)
         mean = np.average(values, weights=w)
         std = np.sqrt(np.average((values - mean) ** 2, weights=w))
         center[j] = mean
