@@ -6,19 +6,33 @@ split and the estimator). Models:
 
 * ``boost-conv``: :class:`BoostResNetClassifier` with ``block="conv"`` and
   the conv configuration of :data:`CONV` (``n_estimators=CONV_DEPTH``);
+* ``boost-conv-down``: the same with the downsampling stages of
+  :data:`DOWN` (average-pooling heads, ``strides=(1, 2, 1, 2)``,
+  ``n_estimators=DOWN_DEPTH``), and ``boost-conv-down-ft`` with
+  ``fine_tune_epochs=FINE_TUNE_EPOCHS`` after boosting (BoostResNet +
+  e2eBP);
 * ``boost-mlp``: :class:`BoostResNetClassifier` with its defaults;
-* ``e2e-conv``: :class:`ResNetClassifier` with the same conv blocks
-  (``n_blocks=CONV_DEPTH``), trained end to end.
+* ``e2e-conv`` and ``e2e-conv-down``: :class:`ResNetClassifier` with the
+  same conv blocks (``n_blocks=CONV_DEPTH``, ``DOWN_DEPTH``), trained end
+  to end.
 
 It prints each model's test accuracy per seed, its mean and the mean fit
-time (CPU, ``n_threads=None``); then test accuracy against depth: for
-boosting from the staged scores of each ``boost-conv`` fit (its kept
-blocks), for end-to-end training from one fit per depth in ``--depths``.
+time (CPU, ``n_threads=None``); then test accuracy against depth, mean over
+the seeds: for boosting from the staged scores of one ``boost-conv`` fit
+per seed with ``early_stopping=False`` (every round is kept, so that the
+curve reaches ``CONV_DEPTH``), for end-to-end training from one fit per
+depth in ``--depths``.
 
 Usage::
 
     python benchmarks/conv.py [--seeds 0 1 2] [--depths 1 2 4 8]
-                              [--models boost-conv boost-mlp e2e-conv]
+                              [--models boost-conv boost-conv-down
+                                        boost-conv-down-ft boost-mlp
+                                        e2e-conv e2e-conv-down]
+                              [--no-boost-depth]
+
+The end-to-end flattening conv ResNet is measured in the depth curve
+(``e2e-conv`` at each of ``--depths``).
 """
 
 import argparse
@@ -32,17 +46,27 @@ from sklearn_resboost import BoostResNetClassifier, ResNetClassifier
 
 # The conv configuration: 32 channels, a faster step than the MLP default.
 CONV = dict(block="conv", image_shape=(8, 8), width=32, hidden_size=32, lr=3e-3)
+# Downsampling stages: 8x8 -> 4x4 -> 2x2, read by average-pooling heads.
+DOWN = dict(CONV, head_pooling="average", strides=(1, 2, 1, 2))
 CONV_DEPTH = 10
+DOWN_DEPTH = 4
+FINE_TUNE_EPOCHS = 20
 
 
-def make_model(name, seed, depth=CONV_DEPTH):
-    common = dict(device="cpu", random_state=seed)
+def make_model(name, seed, depth=None, **extra):
+    common = dict(device="cpu", random_state=seed, **extra)
     if name == "boost-conv":
-        return BoostResNetClassifier(n_estimators=depth, **CONV, **common)
+        return BoostResNetClassifier(n_estimators=depth or CONV_DEPTH, **CONV, **common)
+    if name in ("boost-conv-down", "boost-conv-down-ft"):
+        if name == "boost-conv-down-ft":
+            common["fine_tune_epochs"] = FINE_TUNE_EPOCHS
+        return BoostResNetClassifier(n_estimators=depth or DOWN_DEPTH, **DOWN, **common)
     if name == "boost-mlp":
         return BoostResNetClassifier(**common)
     if name == "e2e-conv":
-        return ResNetClassifier(n_blocks=depth, **CONV, **common)
+        return ResNetClassifier(n_blocks=depth or CONV_DEPTH, **CONV, **common)
+    if name == "e2e-conv-down":
+        return ResNetClassifier(n_blocks=depth or DOWN_DEPTH, **DOWN, **common)
     raise ValueError(f"unknown model {name!r}")
 
 
@@ -62,30 +86,46 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--depths", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument(
-        "--models", nargs="+", default=["boost-conv", "boost-mlp", "e2e-conv"]
+        "--models",
+        nargs="+",
+        default=[
+            "boost-conv", "boost-conv-down", "boost-conv-down-ft", "boost-mlp", "e2e-conv-down"
+        ],
+    )
+    parser.add_argument(
+        "--no-boost-depth", action="store_true", help="skip the boosting depth curve"
     )
     args = parser.parse_args()
 
-    staged = []
-    print(f"{'model':<12} " + " ".join(f"seed {s:<3}" for s in args.seeds) + "   mean  fit (s)")
+    print(f"{'model':<15} " + " ".join(f"seed {s:<3}" for s in args.seeds) + "   mean  fit (s)")
     for name in args.models:
-        scores, times = [], []
+        scores, times, blocks = [], [], []
         for seed in args.seeds:
             X_train, X_test, y_train, y_test = split(seed)
             model = make_model(name, seed)
             times.append(fit(model, X_train, y_train))
             scores.append(model.score(X_test, y_test))
-            if name == "boost-conv":
-                staged.append(list(model.staged_score(X_test, y_test)))
+            blocks.append(model.module_.n_blocks)
         row = " ".join(f"{s:8.4f}" for s in scores)
-        print(f"{name:<12} {row} {np.mean(scores):6.4f} {np.mean(times):8.1f}", flush=True)
+        kept = "/".join(str(b) for b in blocks)
+        print(
+            f"{name:<15} {row} {np.mean(scores):6.4f} {np.mean(times):8.1f}  blocks {kept}",
+            flush=True,
+        )
 
-    if staged:
-        # Boosting keeps a round only when it lowers the training loss: the
-        # seeds may keep different numbers of blocks.
-        print("\nboost-conv, test accuracy against depth (staged, kept blocks per seed)")
-        for seed, scores in zip(args.seeds, staged):
-            print(f"  seed {seed}: " + " ".join(f"{t + 1}:{a:.4f}" for t, a in enumerate(scores)))
+    if not args.no_boost_depth:
+        print("\nboost-conv, early_stopping=False: staged test accuracy against depth")
+        staged = []
+        for seed in args.seeds:
+            X_train, X_test, y_train, y_test = split(seed)
+            model = make_model("boost-conv", seed, early_stopping=False)
+            model.fit(X_train, y_train)
+            # A round that does not lower the training loss is still discarded.
+            scores = list(model.staged_score(X_test, y_test))
+            staged.append(scores + [scores[-1]] * (CONV_DEPTH - len(scores)))
+            print(f"  seed {seed}: " + " ".join(f"{a:.4f}" for a in scores), flush=True)
+        means = np.mean(staged, axis=0)
+        print("  mean:   " + " ".join(f"{t + 1}:{a:.4f}" for t, a in enumerate(means)))
     if args.depths:
         print("\ne2e-conv, test accuracy against depth (one fit per depth, mean over seeds)")
         for depth in args.depths:

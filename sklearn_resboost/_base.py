@@ -28,7 +28,17 @@ from ._device import (
     to_storage,
 )
 from ._export import SkorchMixin
-from ._modules import ConvHead, ConvStem, FlattenHead, ResNet, Stem, make_block
+from ._modules import (
+    STRIDES,
+    ConvHead,
+    ConvStem,
+    FlattenHead,
+    ResNet,
+    Stem,
+    conv_block_sizes,
+    conv_stage_shapes,
+    make_block,
+)
 from ._onnx import OnnxMixin
 from ._persistence import save
 from ._tables import cardinalities
@@ -79,7 +89,18 @@ IMAGE_PARAMETERS_DOC = """\
         for ``"average"`` on ``digits`` (8x8). ``"average"`` is global average
         pooling then a linear map (:class:`~sklearn_resboost.ConvHead`),
         whose size does not grow with the image. Both are linear, so that
-        the decompositions stay exact."""
+        the decompositions stay exact.
+    strides : sequence of {1, 2} or None, default=None
+        The stride of each residual block of a ``block="conv"`` network, in
+        block order; blocks past its end, and all blocks for ``None``, keep
+        the resolution. A block of stride 2 downsamples: its first
+        convolution has stride 2, it doubles the channels (and its hidden
+        channels) and halves the height and width, rounding up, and its skip
+        connection is 2x2 average pooling with zero channels, which has no
+        parameters, so that the residual stream stays a sum and the
+        decompositions stay exact. ``(1, 2, 1, 2)`` makes three stages: one
+        block at the image's resolution, then two at each halving. Must be
+        None for MLP networks."""
 
 TABLE_ATTRIBUTES_DOC = """\
     is_categorical_ : ndarray of shape (`n_features_in_`,), dtype bool
@@ -105,6 +126,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         "block": [StrOptions({"mlp", "conv"}), callable],
         "image_shape": ["array-like", None],
         "head_pooling": [StrOptions({"average", "flatten"})],
+        "strides": ["array-like", None],
         "lr": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="right")],
         "weight_decay": [Interval(Real, 0, MAX_OPTIMIZER_SCALAR, closed="both")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -144,6 +166,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         block,
         image_shape,
         head_pooling,
+        strides,
         lr,
         weight_decay,
         dropout,
@@ -167,6 +190,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         self.block = block
         self.image_shape = image_shape
         self.head_pooling = head_pooling
+        self.strides = strides
         self.lr = lr
         self.weight_decay = weight_decay
         self.dropout = dropout
@@ -238,6 +262,7 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         self._image_shape()
+        self._strides()
         y, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
         X, y, sample_weight = weighted_rows(X, y, sample_weight)
@@ -286,10 +311,56 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             )
         return shape
 
+    def _strides(self):
+        """``strides`` as a tuple of ints, empty for None; checked."""
+        if self.strides is None:
+            return ()
+        if self.block != "conv":
+            raise ValueError(
+                f"strides={self.strides!r} sets the downsampling blocks of a "
+                "convolutional network; set block='conv' or strides=None."
+            )
+        strides = tuple(self.strides)
+        if not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s in STRIDES
+            for s in strides
+        ):
+            raise ValueError(f"strides must be a sequence of 1 and 2; got {self.strides!r}.")
+        return tuple(int(s) for s in strides)
+
+    def _block_stride(self, t):
+        """The stride of block ``t`` (1 past the end of ``strides``)."""
+        strides = self._strides()
+        return strides[t] if t < len(strides) else 1
+
+    def _stage_shapes(self, n_blocks):
+        """``(channels, H, W)`` of ``g_0, ..., g_{n_blocks}`` of a convolutional network."""
+        strides = [self._block_stride(t) for t in range(n_blocks)]
+        return conv_stage_shapes(self._image_shape(), self.width, strides)
+
     def _representation_size(self):
-        """Float32 values of one row's representation ``g_t``."""
-        shape = self._image_shape()
-        return self.width * (1 if shape is None else shape[1] * shape[2])
+        """Float32 values of the largest representation ``g_t`` of one row."""
+        if self._image_shape() is None:
+            return self.width
+        return max(int(np.prod(shape)) for shape in self._stage_shapes(len(self._strides())))
+
+    def _make_block(self, t, zero_init=True):
+        """Block ``t``: a convolutional one has the channels of its stage and its stride."""
+        if self.block != "conv":
+            return make_block(self.block, self.width, self.hidden_size, self.dropout, zero_init)
+        channels, hidden = conv_block_sizes(self._stage_shapes(t + 1), t, self.width, self.hidden_size)
+        return make_block(
+            self.block, channels, hidden, self.dropout, zero_init, self._block_stride(t)
+        )
+
+    def _make_head(self, t, n_outputs):
+        """The head of stage ``t``, sized for its representation."""
+        if self._image_shape() is None:
+            return torch.nn.Linear(self.width, n_outputs)
+        channels, height, image_width = self._stage_shapes(t)[-1]
+        if self.head_pooling == "average":
+            return ConvHead(channels, n_outputs)
+        return FlattenHead(channels * height * image_width, n_outputs)
 
     def _new_network(
         self, X, sample_weight, n_outputs, prior, offset, scale, seed, n_blocks=0, skip=True
@@ -302,25 +373,16 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         """
         cards = cardinalities(self.is_categorical_, self.categories_)
         image_shape = self._image_shape()
-        head, head_inputs = torch.nn.Linear, self.width
-        if image_shape is not None and self.head_pooling == "average":
-            head = ConvHead
-        elif image_shape is not None:
-            head, head_inputs = FlattenHead, self._representation_size()
         with seeded(seed, torch.device("cpu")):
             if image_shape is None:
                 stem = Stem(X.shape[1], self.width, self.input_noise, cards)
             else:
                 stem = ConvStem(image_shape, self.width, self.input_noise)
             network = ResNet(stem, n_outputs, self.learning_rate, skip=skip)
-            for _ in range(n_blocks):
-                network.blocks.append(
-                    make_block(
-                        self.block, self.width, self.hidden_size, self.dropout, zero_init=skip
-                    )
-                )
-            for _ in range(n_blocks + 1):
-                network.heads.append(head(head_inputs, n_outputs))
+            for t in range(n_blocks):
+                network.blocks.append(self._make_block(t, zero_init=skip))
+            for t in range(n_blocks + 1):
+                network.heads.append(self._make_head(t, n_outputs))
         stem.set_normalisation(*stem_statistics(X, sample_weight, cards))
         with torch.no_grad():
             for head in network.heads:

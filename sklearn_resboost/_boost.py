@@ -32,8 +32,8 @@ from ._modules import (
     ConvBlock,
     FlattenHead,
     MLPBlock,
+    carried_head,
     check_network_size,
-    make_block,
     state_shapes,
 )
 from ._persistence import register_estimator
@@ -271,10 +271,6 @@ class BaseBoostResNet(BaseResNetEstimator):
 
     # -- fitting ---------------------------------------------------------------
 
-    def _make_block(self):
-        """A new residual branch whose last layer is zero: the round starts at z_t."""
-        return make_block(self.block, self.width, self.hidden_size, self.dropout)
-
     def _continues(self):
         return self.warm_start and self._is_fitted()
 
@@ -341,6 +337,7 @@ class BaseBoostResNet(BaseResNetEstimator):
             n_trained_blocks=None if self.fine_tune_epochs else 1,
             n_blocks_name="n_estimators",
             image_shape=self._image_shape(),
+            strides=self._strides(),
         )
 
         if continuing:
@@ -434,6 +431,10 @@ class BaseBoostResNet(BaseResNetEstimator):
             for name, value in fitted.items()
             if current[name] != value
         ]
+        if fitted["image_shape"] is not None and self.block == "conv":
+            kept = tuple(getattr(block, "stride", 1) for block in blocks)
+            if kept != tuple(self._block_stride(t) for t in range(len(blocks))):
+                changed.append(f"strides={self.strides!r} (the fitted blocks have strides {kept})")
         if changed:
             raise ValueError(
                 "warm_start=True adds blocks to the fitted network, whose structure "
@@ -486,8 +487,10 @@ class BaseBoostResNet(BaseResNetEstimator):
         network = self.module_
         X, y, w = state.train
         nu = self.learning_rate
-        previous = network.heads[t]
-        block = self._make_block().to(self.device_)
+        # The last layer of the branch is zero: the round starts at z_t.
+        block = self._make_block(t).to(self.device_)
+        shape = self._stage_shapes(t)[-1] if self.block == "conv" else None
+        previous = carried_head(network.heads[t], block, shape)
         # The head's change is trained as nu * delta, so it is shrunk like the
         # block's branch while the round still minimises exactly what it keeps.
         delta = type(previous)(previous.in_features, previous.out_features).to(self.device_)
@@ -495,7 +498,7 @@ class BaseBoostResNet(BaseResNetEstimator):
             delta.weight.zero_()
             delta.bias.zero_()
         network.blocks.append(block)
-        network.heads.append(copy.deepcopy(previous))
+        network.heads.append(previous)
         previous.requires_grad_(False)
 
         def head(g):
@@ -530,8 +533,8 @@ class BaseBoostResNet(BaseResNetEstimator):
         finally:
             previous.requires_grad_(True)
         with torch.no_grad():
-            network.heads[t + 1].weight.add_(nu * delta.weight)
-            network.heads[t + 1].bias.add_(nu * delta.bias)
+            previous.weight.add_(nu * delta.weight)
+            previous.bias.add_(nu * delta.bias)
         return best_epoch, self._advance(t, X, state.G)
 
     def _boost(self, state, device, monitor):
@@ -1173,6 +1176,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         block="mlp",
         image_shape=None,
         head_pooling="flatten",
+        strides=None,
         epochs_per_block=10,
         batch_size="auto",
         lr=1e-3,
@@ -1205,6 +1209,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             block=block,
             image_shape=image_shape,
             head_pooling=head_pooling,
+            strides=strides,
             epochs_per_block=epochs_per_block,
             batch_size=batch_size,
             lr=lr,
@@ -1346,6 +1351,9 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     head_pooling : {"flatten", "average"}, default="flatten"
         How the heads of a ``block="conv"`` network read the representation;
         see :class:`BoostResNetClassifier`.
+    strides : sequence of {1, 2} or None, default=None
+        The stride of each block of a ``block="conv"`` network, 2 for a
+        downsampling one; see :class:`BoostResNetClassifier`.
     <shared epochs_per_block>
     <shared batch_size>
     <shared lr>
@@ -1448,6 +1456,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         block="mlp",
         image_shape=None,
         head_pooling="flatten",
+        strides=None,
         epochs_per_block=10,
         batch_size="auto",
         lr=1e-3,
@@ -1479,6 +1488,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             block=block,
             image_shape=image_shape,
             head_pooling=head_pooling,
+            strides=strides,
             epochs_per_block=epochs_per_block,
             batch_size=batch_size,
             lr=lr,

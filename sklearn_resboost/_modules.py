@@ -1,5 +1,6 @@
 """Torch modules: the stem, the residual blocks, the per-stage heads and the network."""
 
+import copy
 import itertools
 import os
 
@@ -273,6 +274,10 @@ class MLPBlock(nn.Module):
         return self.linear2(x)
 
 
+# The strides of a ConvBlock: 1 keeps the resolution, 2 downsamples.
+STRIDES = (1, 2)
+
+
 class ConvBlock(nn.Module):
     """Pre-activation basic block: ``(GroupNorm -> ReLU -> 3x3 Conv)`` twice.
 
@@ -285,14 +290,22 @@ class ConvBlock(nn.Module):
     convolution, so that a new block is the identity of the residual stream
     when its boosting round begins.
 
+    With ``stride=2`` the block downsamples: its first convolution has stride
+    2, its output has twice the channels and half the height and width
+    (rounded up), and its skip connection is :meth:`shortcut`, average
+    pooling and zero channels, which has no parameters and is linear, so that
+    the residual stream stays a sum and the decompositions stay exact.
+
     Parameters
     ----------
     width : int
-        Number of channels of the residual stream, >= 1.
+        Number of channels of the block's input, >= 1.
     hidden_size : int
         Number of channels between the two convolutions, >= 1.
     dropout : float, default=0.0
         Dropout probability in [0, 1).
+    stride : {1, 2}, default=1
+        2 for a downsampling block.
 
     Examples
     --------
@@ -301,21 +314,66 @@ class ConvBlock(nn.Module):
     >>> block = ConvBlock(width=8, hidden_size=16)
     >>> block(torch.ones(3, 8, 5, 5)).shape
     torch.Size([3, 8, 5, 5])
+    >>> down = ConvBlock(width=8, hidden_size=16, stride=2)
+    >>> down(torch.ones(3, 8, 5, 5)).shape, down.shortcut(torch.ones(3, 8, 5, 5)).shape
+    (torch.Size([3, 16, 3, 3]), torch.Size([3, 16, 3, 3]))
     """
 
-    def __init__(self, width, hidden_size, dropout=0.0):
+    def __init__(self, width, hidden_size, dropout=0.0, stride=1):
         super().__init__()
+        if stride not in STRIDES:
+            raise ValueError(f"stride must be 1 or 2; got {stride!r}.")
+        self.stride = int(stride)
         self.norm1 = nn.GroupNorm(1, width)
         self.activation = nn.ReLU()
-        self.conv1 = nn.Conv2d(width, hidden_size, 3, padding=1)
+        self.conv1 = nn.Conv2d(width, hidden_size, 3, stride=self.stride, padding=1)
         self.norm2 = nn.GroupNorm(1, hidden_size)
         self.dropout = nn.Dropout(dropout)
         # Registered last: zero_last_layer zeroes it.
-        self.conv2 = nn.Conv2d(hidden_size, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden_size, self.stride * width, 3, padding=1)
+
+    def __setstate__(self, state):
+        # A block pickled before downsampling blocks existed.
+        state.setdefault("stride", 1)
+        super().__setstate__(state)
 
     def forward(self, g):
         h = self.conv1(self.activation(self.norm1(g)))
         return self.conv2(self.dropout(self.activation(self.norm2(h))))
+
+    def shortcut(self, g):
+        """The skip connection: ``g`` itself, or for ``stride=2`` its 2x2 means and zero channels.
+
+        A window cut by an odd border averages the pixels it holds.
+        """
+        if self.stride == 1:
+            return g
+        pooled = nn.functional.avg_pool2d(g, 2, ceil_mode=True)
+        return nn.functional.pad(pooled, (0, 0, 0, 0, 0, pooled.shape[1]))
+
+
+def conv_stage_shapes(image_shape, width, strides):
+    """The shapes ``(channels, H, W)`` of ``g_0, ..., g_T`` for blocks of ``strides``.
+
+    ``g_0`` has ``width`` channels at the image's resolution; a stride-2 block
+    doubles the channels and halves the height and width, rounding up.
+    """
+    shapes = [(int(width), int(image_shape[1]), int(image_shape[2]))]
+    for stride in strides:
+        channels, height, image_width = shapes[-1]
+        if stride == 2:
+            channels, height, image_width = 2 * channels, -(-height // 2), -(-image_width // 2)
+        shapes.append((channels, height, image_width))
+    return shapes
+
+
+def conv_block_sizes(shapes, t, width, hidden_size):
+    """Input and hidden channels of block ``t`` of a network of stage ``shapes``.
+
+    The hidden channels grow with the block's output channels, ``hidden_size``
+    being those of a block that outputs ``width`` channels.
+    """
+    return shapes[t][0], hidden_size * shapes[t + 1][0] // width
 
 
 class ConvHead(nn.Linear):
@@ -413,6 +471,37 @@ def zero_last_layer(block):
     return False
 
 
+def carried_head(head, block, shape):
+    """A copy of ``head`` that reads ``block.shortcut(g)`` as ``head`` reads ``g``.
+
+    A boosting round starts its new head from the previous one. After a
+    downsampling block the representation ``g`` of shape ``shape``
+    (``(channels, H, W)``) changes shape: a :class:`ConvHead` keeps its
+    weights on the old channels and reads zero on the new ones, which is
+    exact when ``H`` and ``W`` are even; a :class:`FlattenHead` gives each
+    pooled pixel the sum of the weights of the pixels it averages, which is
+    exact where ``g`` is constant on each 2x2 window. A block that keeps the
+    shape gives a copy.
+    """
+    if getattr(block, "stride", 1) == 1:
+        return copy.deepcopy(head)
+    channels, height, image_width = shape
+    weight = head.weight.detach()
+    n_outputs = weight.shape[0]
+    if isinstance(head, FlattenHead):
+        weight = weight.view(n_outputs, channels, height, image_width)
+        weight = nn.functional.pad(weight, (0, image_width % 2, 0, height % 2))
+        weight = weight.unflatten(3, (-1, 2)).unflatten(2, (-1, 2)).sum(dim=(3, 5))
+        weight = nn.functional.pad(weight, (0, 0, 0, 0, 0, channels)).flatten(1)
+    else:
+        weight = nn.functional.pad(weight, (0, channels))
+    carried = type(head)(weight.shape[1], n_outputs).to(weight.device, weight.dtype)
+    with torch.no_grad():
+        carried.weight.copy_(weight)
+        carried.bias.copy_(head.bias)
+    return carried
+
+
 class ResNet(nn.Module):
     """A residual network with one linear head per stage.
 
@@ -479,11 +568,20 @@ class ResNet(nn.Module):
         """Scores of ``head`` on the representation ``g``, in output units."""
         return head(g) * self.output_scale + self.output_offset
 
+    def skip_path(self, k, g):
+        """The skip connection of block ``k`` applied to ``g``.
+
+        ``g`` itself, or a downsampling :class:`ConvBlock`'s parameter-free
+        :meth:`~ConvBlock.shortcut`.
+        """
+        shortcut = getattr(self.blocks[k], "shortcut", None)
+        return g if shortcut is None else shortcut(g)
+
     def step(self, k, g):
         """Apply block ``k`` to the representation ``g``."""
         if not self.skip:
             return self.blocks[k](g)
-        return g + self.learning_rate * self.blocks[k](g)
+        return self.skip_path(k, g) + self.learning_rate * self.blocks[k](g)
 
     def representations(self, x):
         """Yield ``g_0, ..., g_T``."""
@@ -508,14 +606,31 @@ class ResNet(nn.Module):
     def scores_through(self, x, blocks):
         """Final-head scores when ``g_0`` passes through ``blocks`` in that order.
 
-        ``range(T)`` is the network itself; leaving a block out deletes it
-        (``g_{k+1} = g_k``); a permutation reorders the blocks while the final
-        head stays last.
+        ``range(T)`` is the network itself; leaving a block out deletes it,
+        ``g_{k+1}`` is its skip connection of ``g_k`` (``g_k`` itself, unless
+        the block downsamples); a permutation reorders the blocks while the
+        final head stays last.
         """
+        blocks = list(blocks)
         g = self.stem(x)
-        for k in blocks:
-            g = self.step(k, g)
+        if blocks == sorted(set(blocks)):
+            kept = set(blocks)
+            for k in range(self.n_blocks):
+                g = self.step(k, g) if k in kept else self.skip_path(k, g)
+        else:
+            for k in blocks:
+                g = self.step(k, g)
         return self.scores(self.heads[self.n_blocks], g)
+
+    def carried(self, t, g):
+        """``g_t`` carried to the final stage's shape through the skips of blocks ``t, ..., T-1``.
+
+        The identity unless blocks from ``t`` on downsample; the skips are
+        linear, so that differences of carried representations telescope.
+        """
+        for k in range(t, self.n_blocks):
+            g = self.skip_path(k, g)
+        return g
 
     def contributions(self, x, kind):
         """Per-stage shares of the final scores: a float64 NumPy array ``(T + 1, n, K)``.
@@ -526,7 +641,9 @@ class ResNet(nn.Module):
         through the final head ``(W_T, b_T)``: ``b_T + W_T g_0`` and
         ``W_T (g_{t+1} - g_t)`` (``nu W_T f_t(g_t)`` with skip connections;
         the differences keep the sum exact for a plain network too; a
-        :class:`ConvHead` reads the pooled representations). Both are
+        :class:`ConvHead` reads the pooled representations; after a
+        downsampling block, each ``g_t`` is read carried to the final shape
+        by :meth:`carried`). Both are
         computed on the host in float64 on every device: a float32 sum would
         round the bias of a regressor with a large offset.
         """
@@ -541,7 +658,10 @@ class ResNet(nn.Module):
             + self.output_offset.double()
         ).cpu().numpy()
         pool = getattr(head, "pool", lambda g: g)
-        gs = [pool(g.double()).cpu().numpy() for g in self.representations(x)]
+        gs = [
+            pool(self.carried(t, g.double())).cpu().numpy()
+            for t, g in enumerate(self.representations(x))
+        ]
         parts = [gs[0] @ weight + bias]
         parts += [(after - before) @ weight for before, after in zip(gs, gs[1:])]
         return np.stack(parts)
@@ -608,11 +728,12 @@ def check_block(module, width):
         )
 
 
-def make_block(block, width, hidden_size, dropout, zero_init=True):
+def make_block(block, width, hidden_size, dropout, zero_init=True, stride=1):
     """Build one residual branch from the ``block`` parameter of an estimator.
 
     ``block`` is ``"mlp"`` (an :class:`MLPBlock`), ``"conv"`` (a
-    :class:`ConvBlock`) or a callable mapping the
+    :class:`ConvBlock` of ``stride``, the only block that downsamples) or a
+    callable mapping the
     width to a ``torch.nn.Module``, which :func:`check_block` runs on a probe
     batch. With ``zero_init`` the last parametrised layer starts at zero, so
     that the block starts as the identity of the residual stream; a plain
@@ -622,7 +743,7 @@ def make_block(block, width, hidden_size, dropout, zero_init=True):
     if block == "mlp":
         module = MLPBlock(width, hidden_size, dropout)
     elif block == "conv":
-        module = ConvBlock(width, hidden_size, dropout)
+        module = ConvBlock(width, hidden_size, dropout, stride)
     else:
         module = block(width)
         if not isinstance(module, nn.Module):
@@ -688,6 +809,7 @@ def network_bytes(
     batch_size,
     n_trained_blocks=None,
     image_shape=None,
+    strides=(),
 ):
     """A lower bound on the memory that training a network takes, in bytes.
 
@@ -727,6 +849,10 @@ def network_bytes(
         ``(C, H, W)`` of a convolutional network (:class:`ConvStem` and
         :class:`ConvBlock` blocks), whose activations are counted at every
         pixel; None for an MLP network.
+    strides : sequence of {1, 2}, default=()
+        The strides of a convolutional network's first blocks, the others
+        being 1 (see :class:`ConvBlock`). A boosting round is counted for its
+        smallest block.
 
     Returns
     -------
@@ -739,7 +865,7 @@ def network_bytes(
     if image_shape is not None:
         return _conv_network_bytes(
             image_shape, width, hidden_size, n_blocks, n_outputs, batch_size,
-            n_trained_blocks, end_to_end,
+            n_trained_blocks, end_to_end, strides,
         )  # fmt: skip
     # LayerNorm (2 * width), linear1 (width x hidden_size + bias), linear2.
     block = 0 if hidden_size is None else 2 * width * hidden_size + hidden_size + 3 * width
@@ -756,23 +882,43 @@ def network_bytes(
 
 
 def _conv_network_bytes(
-    image_shape, width, hidden_size, n_blocks, n_outputs, batch_size, n_trained_blocks, end_to_end
+    image_shape,
+    width,
+    hidden_size,
+    n_blocks,
+    n_outputs,
+    batch_size,
+    n_trained_blocks,
+    end_to_end,
+    strides,
 ):
     """:func:`network_bytes` of a convolutional network, counted the same way."""
-    channels, height, image_width = image_shape
-    pixels = height * image_width
-    # Two GroupNorms (2 * width, 2 * hidden), two 3x3 convolutions with biases.
-    block = 18 * width * hidden_size + 3 * hidden_size + 3 * width
-    head = width * n_outputs + n_outputs
+    channels = image_shape[0]
+    strides = [strides[t] if t < len(strides) else 1 for t in range(n_blocks)]
+    shapes = conv_stage_shapes(image_shape, width, strides)
+    blocks = []
+    for t, stride in enumerate(strides):
+        inputs, hidden = conv_block_sizes(shapes, t, width, hidden_size)
+        outputs, (_, height, image_width) = shapes[t + 1][0], shapes[t]
+        # Two GroupNorms, two 3x3 convolutions with biases.
+        parameters = 9 * hidden * (inputs + outputs) + 3 * hidden + 2 * inputs + outputs
+        # Per row: each norm's input and output, the hidden channels.
+        pixels = height * image_width
+        activations = 2 * inputs * pixels + 2 * hidden * pixels // stride**2
+        blocks.append((parameters, activations))
+    # Heads of average pooling, the smaller kind.
+    heads = [n_outputs * shape[0] + n_outputs for shape in shapes]
     stem = 18 * channels * width + width
-    buffers = 2 * channels * pixels + 2 * n_outputs
-    stored = stem + n_blocks * block + (n_blocks + 1) * head + buffers
-    trained = (stem if end_to_end else 0) + n_trained_blocks * block + head
-    # Per pixel: the head's input, each trained block's norm inputs and outputs
-    # and its hidden channels; end to end, the stem's input and mask.
-    pixel_values = width + n_trained_blocks * (2 * width + 2 * hidden_size)
-    pixel_values += 2 * channels if end_to_end else 0
-    row_values = pixels * pixel_values
+    buffers = 2 * int(np.prod(image_shape)) + 2 * n_outputs
+    stored = stem + sum(p for p, _ in blocks) + sum(heads) + buffers
+    if end_to_end:
+        trained_blocks = blocks
+    else:
+        trained_blocks = sorted(blocks)[:n_trained_blocks]
+    trained = (stem if end_to_end else 0) + sum(p for p, _ in trained_blocks) + min(heads)
+    # The final head's input; end to end, the stem's input and mask.
+    row_values = int(np.prod(shapes[-1])) + sum(a for _, a in trained_blocks)
+    row_values += 2 * int(np.prod(image_shape)) if end_to_end else 0
     return 4 * (stored + 2 * trained) + max(4 * trained, 2 * batch_size * row_values)
 
 
@@ -794,6 +940,7 @@ def check_network_size(
     n_trained_blocks=None,
     n_blocks_name="n_blocks",
     image_shape=None,
+    strides=(),
 ):
     """Refuse, before it is built, a network whose training cannot fit in memory.
 
@@ -825,6 +972,8 @@ def check_network_size(
         message.
     image_shape : tuple of int, default=None
         ``(C, H, W)`` of a convolutional network; None for an MLP network.
+    strides : sequence of {1, 2}, default=()
+        The strides of a convolutional network's first blocks.
 
     Returns
     -------
@@ -853,6 +1002,7 @@ def check_network_size(
         batch_size,
         n_trained_blocks,
         image_shape,
+        strides,
     )
     available = available_memory(device)
     if available is not None and n_bytes > available:

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
-from ._modules import ConvBlock, ConvStem, FlattenHead, MLPBlock
+from ._modules import ConvBlock, ConvStem, FlattenHead, MLPBlock, conv_stage_shapes
 from ._persistence import _ESTIMATORS
 from ._tables import FIRST_LEVEL, INFREQUENT_CODE, MISSING_CODE, is_frame, missing_values
 
@@ -130,27 +130,31 @@ class _Network:
     def _conv_weights(self, net, array):
         """The weights of a convolutional network; GroupNorm's per-channel affine
         map is spread over the pixels, as LayerNormalization over ``(C, H, W)`` takes it."""
-        _, height, width = self.image_shape
+        strides = [block.stride for block in net.blocks]
+        shapes = conv_stage_shapes(self.image_shape, net.stem.width, strides)
 
-        def per_pixel(values):
-            return np.broadcast_to(values[:, None, None], (len(values), height, width)).copy()
+        def per_pixel(values, shape):
+            return np.broadcast_to(values[:, None, None], (len(values), *shape[1:])).copy()
 
         self.stem_weight = array(net.stem.conv.weight)
         self.stem_bias = array(net.stem.conv.bias)
         self.blocks = [
             dict(
-                norm1_weight=per_pixel(array(block.norm1.weight)),
-                norm1_bias=per_pixel(array(block.norm1.bias)),
+                norm1_weight=per_pixel(array(block.norm1.weight), before),
+                norm1_bias=per_pixel(array(block.norm1.bias), before),
                 eps1=float(block.norm1.eps),
                 weight1=array(block.conv1.weight),
                 bias1=array(block.conv1.bias),
-                norm2_weight=per_pixel(array(block.norm2.weight)),
-                norm2_bias=per_pixel(array(block.norm2.bias)),
+                norm2_weight=per_pixel(array(block.norm2.weight), after),
+                norm2_bias=per_pixel(array(block.norm2.bias), after),
                 eps2=float(block.norm2.eps),
                 weight2=array(block.conv2.weight),
                 bias2=array(block.conv2.bias),
+                stride=block.stride,
+                # The zero channels of a downsampling block's skip connection.
+                new_channels=after[0] - before[0],
             )
-            for block in net.blocks
+            for block, before, after in zip(net.blocks, shapes, shapes[1:])
         ]
         self._head_weights(net, array)
 
@@ -402,13 +406,27 @@ def _conv_stem(graph, estimator, network, sources):
     return _conv(graph, image, network.stem_weight, network.stem_bias, "stem")
 
 
-def _conv(graph, x, weight, bias, hint):
-    """A 3x3 convolution that keeps the resolution, as ``nn.Conv2d(..., 3, padding=1)``."""
+def _conv(graph, x, weight, bias, hint, stride=1):
+    """A 3x3 convolution, as ``nn.Conv2d(..., 3, stride=stride, padding=1)``."""
     return graph.op(
         "Conv", [x, graph.constant(f"{hint}_weight", weight),
                  graph.constant(f"{hint}_bias", bias)],
-        hint, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+        hint, kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride],
     )  # fmt: skip
+
+
+def _conv_shortcut(graph, block, k, g):
+    """The skip connection of a ``ConvBlock``, as ``ConvBlock.shortcut``: ``g``, or for a
+    downsampling block its 2x2 means (a cut window averages the pixels it holds)
+    and zero channels."""
+    if block["stride"] == 1:
+        return g
+    pooled = graph.op(
+        "AveragePool", [g], f"block{k}_pooled", kernel_shape=[2, 2], strides=[2, 2],
+        ceil_mode=1, count_include_pad=0,
+    )  # fmt: skip
+    pads = graph.constant(f"block{k}_pads", [0, 0, 0, 0, 0, block["new_channels"], 0, 0], np.int64)
+    return graph.op("Pad", [pooled, pads], f"block{k}_skip")
 
 
 def _stem(graph, estimator, network, inputs):
@@ -451,7 +469,8 @@ def _conv_branch(graph, block, k, g, nu):
             f"block{k}_norm{i}", axis=1, epsilon=block[f"eps{i}"],
         )  # fmt: skip
         h = graph.op("Relu", [h], f"block{k}_relu{i}")
-        h = _conv(graph, h, weight, bias, f"block{k}_conv{i}")
+        stride = block["stride"] if i == 1 else 1
+        h = _conv(graph, h, weight, bias, f"block{k}_conv{i}", stride)
     return h
 
 
@@ -477,7 +496,9 @@ def _stage_scores(graph, network, g0, all_stages):
         nu = network.learning_rate if network.skip else 1.0
         if network.image_shape is not None:
             h = _conv_branch(graph, block, k, g, nu)
-            g = graph.op("Add", [g, h], f"g{k + 1}") if network.skip else h
+            if network.skip:
+                h = graph.op("Add", [_conv_shortcut(graph, block, k, g), h], f"g{k + 1}")
+            g = h
             continue
         h = graph.op(
             "LayerNormalization",

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._device import available_device, resolve_device
 from ._modules import (
+    STRIDES,
     ConvBlock,
     ConvHead,
     ConvStem,
@@ -48,6 +49,8 @@ from ._modules import (
     MLPBlock,
     ResNet,
     Stem,
+    conv_block_sizes,
+    conv_stage_shapes,
     state_shapes,
 )
 from ._tables import cardinalities
@@ -185,7 +188,8 @@ def describe_network(module):
     """The description of a network from which :func:`build_network` rebuilds it.
 
     Raises a ``ValueError`` for a network with custom blocks. A convolutional
-    network adds its ``block`` and ``image_shape``; an MLP network's
+    network adds its ``block``, ``image_shape``, ``head_pooling`` and
+    ``strides``; an MLP network's
     description is the one files have always had.
     """
     blocks = list(module.blocks)
@@ -197,8 +201,16 @@ def describe_network(module):
             "code, which the safe format never stores or runs; use pickle or joblib "
             "for this model."
         )
+    width = module.stem.width
+    # A convolutional block's hidden channels grow with its output's: its
+    # size is read for a block of width output channels.
     sizes = {
-        ((block.conv1 if conv else block.linear1).weight.shape[0], block.dropout.p)
+        (
+            block.conv1.out_channels * width // block.conv2.out_channels
+            if conv
+            else block.linear1.out_features,
+            block.dropout.p,
+        )
         for block in blocks
     }
     if len(sizes) > 1:
@@ -207,11 +219,16 @@ def describe_network(module):
     shape = {}
     if conv:
         pooling = "flatten" if isinstance(module.heads[0], FlattenHead) else "average"
-        shape = {"block": "conv", "image_shape": list(module.stem.image_shape), "head_pooling": pooling}
+        shape = {
+            "block": "conv",
+            "image_shape": list(module.stem.image_shape),
+            "head_pooling": pooling,
+            "strides": [block.stride for block in blocks],
+        }
     return {
         **shape,
         "n_features": module.stem.n_features,
-        "width": module.stem.width,
+        "width": width,
         "hidden_size": hidden_size,
         "dropout": float(dropout),
         "n_blocks": len(blocks),
@@ -610,14 +627,25 @@ class _StateLayout:
     the meta device, which allocates nothing; the whole network repeats them.
     """
 
-    def __init__(self, network, cards, width, n_blocks, n_outputs, hidden_size, parts):
+    def __init__(self, network, n_blocks, n_outputs, hidden_size, parts):
+        self.parts, self.hidden_size = parts, hidden_size or 1
+        self._shapes = {}
         with torch.device("meta"):
             root = ResNet(parts.stem(0.0), n_outputs, 1.0, network["skip"])
-            block = parts.block(hidden_size or 1, 0.0) if n_blocks else None
-            head = parts.head()
         self.root = state_shapes(root)
-        self.block = state_shapes(block) if block is not None else {}
-        self.head = state_shapes(head)
+        self.block = self._part("block", 0) if n_blocks else {}
+        self.head = self._part("head", 0)
+
+    def _part(self, kind, t):
+        # Blocks and heads of one stage have the same tensors: built once a stage.
+        key = (kind, self.parts.stage(t))
+        if key not in self._shapes:
+            with torch.device("meta"):
+                part = self.parts.block(t, self.hidden_size, 0.0) if kind == "block" else (
+                    self.parts.head(t)
+                )
+            self._shapes[key] = state_shapes(part)
+        return self._shapes[key]
 
     def count(self, n_blocks):
         return len(self.root) + n_blocks * len(self.block) + (n_blocks + 1) * len(self.head)
@@ -625,10 +653,10 @@ class _StateLayout:
     def items(self, n_blocks):
         yield from self.root.items()
         for k in range(n_blocks):
-            for name, shape in self.block.items():
+            for name, shape in self._part("block", k).items():
                 yield f"blocks.{k}.{name}", shape
         for k in range(n_blocks + 1):
-            for name, shape in self.head.items():
+            for name, shape in self._part("head", k).items():
                 yield f"heads.{k}.{name}", shape
 
 
@@ -638,28 +666,43 @@ _NEW_STEM_TENSORS = ("stem.missing", "stem.embedding", "stem.frequency")
 
 
 class _NetworkParts:
-    """Builders of a described network's stem, blocks and heads, MLP or convolutional."""
+    """Builders of a described network's stem, blocks and heads, MLP or convolutional.
 
-    def __init__(self, cards, width, n_outputs, image_shape, head_pooling):
+    Block ``t`` of a convolutional network has stride ``strides[t]``, and the
+    stage it reads has the shape ``shapes[t]``.
+    """
+
+    def __init__(self, cards, width, n_outputs, image_shape, head_pooling, strides):
         self.cards, self.width, self.n_outputs = cards, width, n_outputs
-        self.image_shape, self.head_pooling = image_shape, head_pooling
+        self.image_shape, self.head_pooling, self.strides = image_shape, head_pooling, strides
+        self.shapes = None
+        if image_shape is not None:
+            self.shapes = conv_stage_shapes(image_shape, width, strides)
+
+    def stage(self, t):
+        """What block and head ``t`` are built from: the stage's shape and the block's stride."""
+        if self.shapes is None:
+            return None
+        return self.shapes[t], self.strides[t] if t < len(self.strides) else None
 
     def stem(self, noise):
         if self.image_shape is None:
             return Stem(len(self.cards), self.width, noise, self.cards)
         return ConvStem(self.image_shape, self.width, noise)
 
-    def block(self, hidden_size, dropout):
-        block_type = MLPBlock if self.image_shape is None else ConvBlock
-        return block_type(self.width, hidden_size, dropout)
+    def block(self, t, hidden_size, dropout):
+        if self.image_shape is None:
+            return MLPBlock(self.width, hidden_size, dropout)
+        channels, hidden = conv_block_sizes(self.shapes, t, self.width, hidden_size)
+        return ConvBlock(channels, hidden, dropout, self.strides[t])
 
-    def head(self):
+    def head(self, t):
         if self.image_shape is None:
             return torch.nn.Linear(self.width, self.n_outputs)
+        channels, height, image_width = self.shapes[t]
         if self.head_pooling == "average":
-            return ConvHead(self.width, self.n_outputs)
-        pixels = self.image_shape[1] * self.image_shape[2]
-        return FlattenHead(self.width * pixels, self.n_outputs)
+            return ConvHead(channels, self.n_outputs)
+        return FlattenHead(channels * height * image_width, self.n_outputs)
 
 
 def _image_shape(network, n_features, path):
@@ -675,6 +718,21 @@ def _image_shape(network, n_features, path):
     ):
         raise _corrupt(path, "network.image_shape is not (C, H, W) holding n_features pixels")
     return tuple(shape)
+
+
+def _strides(network, n_blocks, path):
+    """The strides of a described convolutional network's blocks.
+
+    Files written before downsampling blocks have none: every stride is 1.
+    """
+    strides = network.get("strides", [1] * n_blocks)
+    if (
+        not isinstance(strides, list)
+        or len(strides) != n_blocks
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s in STRIDES for s in strides)
+    ):
+        raise _corrupt(path, "network.strides is not one stride, 1 or 2, per block")
+    return tuple(strides)
 
 
 def build_network(network, tensors, path):
@@ -693,7 +751,9 @@ def build_network(network, tensors, path):
     }  # fmt: skip
     # Files written before categorical features have no cardinalities.
     legacy = set(network) == expected - {"cardinalities"}
-    conv = set(network) == expected | {"block", "image_shape", "head_pooling"}
+    conv_fields = expected | {"block", "image_shape", "head_pooling"}
+    # Convolutional files written before downsampling blocks have no strides.
+    conv = set(network) in (conv_fields, conv_fields | {"strides"})
     if set(network) != expected and not legacy and not conv:
         raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
     n_features = _positive_int(network, "n_features", path)
@@ -732,8 +792,9 @@ def build_network(network, tensors, path):
 
     if conv and any(cards):
         raise _corrupt(path, "a convolutional network has categorical features")
-    parts = _NetworkParts(cards, width, n_outputs, image_shape, head_pooling)
-    layout = _StateLayout(network, cards, width, n_blocks, n_outputs, hidden_size, parts)
+    strides = _strides(network, n_blocks, path) if conv else ()
+    parts = _NetworkParts(cards, width, n_outputs, image_shape, head_pooling, strides)
+    layout = _StateLayout(network, n_blocks, n_outputs, hidden_size, parts)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
     # Counted before any name is listed: a forged block count must cost no
     # more than the file's own tensors.
@@ -772,10 +833,10 @@ def build_network(network, tensors, path):
         state.update({name: torch.from_numpy(tensors[f"module.{name}"]) for name in _NEW_STEM_TENSORS})
     with torch.device("meta"):
         module = ResNet(parts.stem(0.0), n_outputs, learning_rate, network["skip"])
-        for _ in range(n_blocks):
-            module.blocks.append(parts.block(hidden_size, dropout))
-        for _ in range(n_blocks + 1):
-            module.heads.append(parts.head())
+        for t in range(n_blocks):
+            module.blocks.append(parts.block(t, hidden_size, dropout))
+        for t in range(n_blocks + 1):
+            module.heads.append(parts.head(t))
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
 
@@ -973,6 +1034,10 @@ def _check_consistent(estimator, network, path):
             problems.append("image_shape does not match the network")
         if estimator.head_pooling != network["head_pooling"]:
             problems.append("head_pooling does not match the network")
+        strides = list(getattr(estimator, "strides", None) or ())
+        strides = [strides[t] if t < len(strides) else 1 for t in range(network["n_blocks"])]
+        if strides != network.get("strides", [1] * network["n_blocks"]):
+            problems.append("strides does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
     mask = getattr(estimator, "is_categorical_", None)

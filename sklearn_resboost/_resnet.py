@@ -93,6 +93,7 @@ class BaseResNet(BaseResNetEstimator):
             min(self.batch_size, len(train_idx)),
             device,
             image_shape=self._image_shape(),
+            strides=self._strides(),
         )
         offset, scale = self._output_transform(y[train_idx], sample_weight[train_idx], n_outputs)
         prior = loss.prior(
@@ -317,6 +318,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
         block="mlp",
         image_shape=None,
         head_pooling="flatten",
+        strides=None,
         skip=True,
         max_epochs=100,
         batch_size=128,
@@ -347,6 +349,7 @@ class ResNetClassifier(ClassifierMixin, ClassifierTargets, BaseResNet):
             block=block,
             image_shape=image_shape,
             head_pooling=head_pooling,
+            strides=strides,
             skip=skip,
             max_epochs=max_epochs,
             batch_size=batch_size,
@@ -436,6 +439,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
         block="mlp",
         image_shape=None,
         head_pooling="flatten",
+        strides=None,
         skip=True,
         max_epochs=100,
         batch_size=128,
@@ -466,6 +470,7 @@ class ResNetRegressor(RegressorMixin, RegressorTargets, BaseResNet):
             block=block,
             image_shape=image_shape,
             head_pooling=head_pooling,
+            strides=strides,
             skip=skip,
             max_epochs=max_epochs,
             batch_size=batch_size,

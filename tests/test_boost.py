@@ -269,7 +269,7 @@ def test_custom_block(binary_data):
 def test_new_block_starts_as_identity(binary_data):
     X, y = binary_data
     clf = small_classifier()
-    block = clf._make_block()
+    block = clf._make_block(0)
     g = torch.randn(5, BOOST["width"])
     assert torch.equal(block(g), torch.zeros_like(g))
 

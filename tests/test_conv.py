@@ -1,6 +1,7 @@
 """Convolutional networks: block="conv" with image_shape, on tiny images."""
 
 import io
+import itertools
 import json
 import pickle
 
@@ -24,8 +25,9 @@ from sklearn_resboost import (
     load,
     onnx_feed,
 )
-from sklearn_resboost._modules import network_bytes
+from sklearn_resboost._modules import carried_head, network_bytes
 from sklearn_resboost.inspection import gradient_by_path_length, lesion_study, reorder_study
+from sklearn_resboost.inspection._network import PathGradients
 
 CONV = dict(block="conv", image_shape=(2, 4, 3), width=4, hidden_size=4)
 
@@ -61,7 +63,7 @@ def test_modules_keep_the_image_shape():
 
 def test_a_new_block_starts_as_the_identity(boosted):
     clf, X, _ = boosted
-    block = clf._make_block()
+    block = clf._make_block(0)
     assert isinstance(block, ConvBlock)
     g = torch.randn(3, 4, 4, 3)
     assert torch.equal(block(g), torch.zeros_like(g))
@@ -198,7 +200,7 @@ def _other_pooling(document, tensors):
 
 
 def _mlp_description(document, tensors):
-    for field in ("block", "image_shape", "head_pooling"):
+    for field in ("block", "image_shape", "head_pooling", "strides"):
         del document["network"][field]
 
 
@@ -295,3 +297,228 @@ def test_fine_tuning_trains_the_whole_conv_network():
     np.testing.assert_allclose(
         clf.feature_ensemble(X).sum(axis=0), clf.decision_function(X), rtol=1e-5, atol=1e-5
     )
+
+
+# -- downsampling blocks (strides) ----------------------------------------------
+
+# Average pooling: a downsampling round starts from its carried head at z_t on
+# the even height, close to it on the odd width, so that its round is kept.
+DOWN = {**CONV, "strides": (1, 2, 2), "head_pooling": "average"}
+
+
+@pytest.fixture(scope="module")
+def downsampled():
+    X, y = images(150)
+    params = {**TINY_BOOST, **DOWN, "n_estimators": 3, "early_stopping": False}
+    return BoostResNetClassifier(**params).fit(X, y), X, y
+
+
+def test_a_downsampling_block_halves_the_image_and_doubles_the_channels():
+    g = torch.randn(3, 4, 5, 3)
+    block = ConvBlock(4, 6, stride=2)
+    assert block(g).shape == block.shortcut(g).shape == (3, 8, 3, 2)
+    skip = block.shortcut(g)
+    # A window cut by the odd border averages the pixels it holds.
+    torch.testing.assert_close(skip[:, :4, 2, 1], g[:, :, 4, 2])
+    torch.testing.assert_close(skip[:, :4, 0, 0], g[:, :, :2, :2].mean(dim=(2, 3)))
+    assert torch.all(skip[:, 4:] == 0)
+    assert ConvBlock(4, 6).shortcut(g) is g
+    with pytest.raises(ValueError, match="stride must be 1 or 2"):
+        ConvBlock(4, 6, stride=3)
+
+
+@pytest.mark.parametrize("head_type", [ConvHead, FlattenHead])
+def test_a_carried_head_reads_the_shortcut_as_the_old_head_read_g(head_type):
+    torch.manual_seed(0)
+    block = ConvBlock(3, 4, stride=2)
+    # Constant on each 2x2 window: exact for both heads.
+    g = torch.randn(5, 3, 2, 3).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    head = head_type(3 if head_type is ConvHead else 3 * 4 * 6, 2)
+    carried = carried_head(head, block, (3, 4, 6))
+    assert type(carried) is head_type
+    torch.testing.assert_close(carried(block.shortcut(g)), head(g))
+    assert carried_head(head, ConvBlock(3, 4), (3, 4, 6)) is not head
+
+
+@pytest.mark.parametrize("Estimator", [BoostResNetClassifier, ResNetClassifier])
+@pytest.mark.parametrize("head_pooling", ["flatten", "average"])
+@pytest.mark.parametrize("strides", [None, (2,), (1, 2, 2)])
+def test_decompositions_stay_exact_with_downsampling(Estimator, head_pooling, strides):
+    X, y = images(150)
+    params = TINY_BOOST if Estimator is BoostResNetClassifier else TINY_E2E
+    extra = {"n_estimators": 3, "early_stopping": False} if Estimator is BoostResNetClassifier else {
+        "n_blocks": 3
+    }
+    clf = Estimator(
+        **{**params, **CONV, **extra, "strides": strides, "head_pooling": head_pooling}
+    ).fit(X, y)
+    strides_kept = [block.stride for block in clf.module_.blocks]
+    assert strides_kept == list(strides or ())[: len(strides_kept)] + [1] * (
+        len(strides_kept) - len(strides or ())
+    )
+    scores = clf.decision_function(X)
+    if Estimator is BoostResNetClassifier:
+        staged = list(clf.staged_decision_function(X))
+        np.testing.assert_allclose(staged[-1], scores, rtol=1e-5, atol=1e-6)
+        for parts in (clf.hypothesis_ensemble(X), clf.feature_ensemble(X)):
+            np.testing.assert_allclose(parts.sum(axis=0), scores, rtol=1e-5, atol=1e-5)
+    else:
+        with torch.no_grad():
+            x = torch.as_tensor(X, dtype=torch.float32)
+            parts = clf.module_.contributions(x, "feature")
+        np.testing.assert_allclose(parts.sum(axis=0), scores, rtol=1e-5, atol=1e-5)
+
+
+def test_downsampling_networks_round_trip(downsampled, tmp_path):
+    clf, X, y = downsampled
+    assert [block.stride for block in clf.module_.blocks] == [1, 2, 2][: clf.module_.n_blocks]
+    assert clf.module_.n_blocks >= 2
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), expected)
+    path = tmp_path / "down.safetensors"
+    clf.save(path)
+    np.testing.assert_array_equal(load(path).predict_proba(X), expected)
+    net = clf.to_skorch(max_epochs=1)
+    net.fit(clf.encode_inputs(X), y)
+
+
+def _forged_strides(document, tensors):
+    document["network"]["strides"] = [1, 1, 2][: document["network"]["n_blocks"]]
+
+
+def _bad_strides(document, tensors):
+    document["network"]["strides"] = [3] * document["network"]["n_blocks"]
+
+
+def _strides_parameter(document, tensors):
+    document["params"]["strides"] = None
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_forged_strides, "has shape"),
+        (_bad_strides, "network.strides is not one stride"),
+        (_strides_parameter, "strides does not match the network"),
+    ],
+)
+def test_tampered_strides_are_refused(downsampled, tmp_path, edit, message):
+    path = tmp_path / "down.safetensors"
+    downsampled[0].save(path)
+    with pytest.raises(ValueError, match=message):
+        load(_resaved(path, edit))
+
+
+def test_a_conv_file_without_strides_loads(boosted, tmp_path):
+    clf, X, _ = boosted
+    path = tmp_path / "conv.safetensors"
+    clf.save(path)
+
+    def written_before_strides(document, tensors):
+        del document["network"]["strides"]
+        del document["params"]["strides"]
+
+    loaded = load(_resaved(path, written_before_strides))
+    assert all(block.stride == 1 for block in loaded.module_.blocks)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_block_pickled_before_strides_keeps_the_resolution():
+    block = ConvBlock(4, 4)
+    state = block.__dict__.copy()
+    del state["stride"]
+    old = ConvBlock.__new__(ConvBlock)
+    old.__setstate__(state)
+    g = torch.randn(2, 4, 3, 3)
+    assert old.stride == 1 and old.shortcut(g) is g
+
+
+@pytest.mark.parametrize("head_pooling", ["flatten", "average"])
+def test_onnx_export_of_downsampling_networks(head_pooling):
+    X, y = images(150)
+    params = {**TINY_BOOST, **DOWN, "n_estimators": 3, "early_stopping": False}
+    clf = BoostResNetClassifier(**{**params, "head_pooling": head_pooling}).fit(X, y)
+    outputs = _onnx_outputs(clf, X, stages=True)
+    np.testing.assert_allclose(outputs["probabilities"], clf.predict_proba(X), rtol=1e-5, atol=1e-5)
+    staged = np.stack(list(clf.staged_decision_function(X)))
+    np.testing.assert_allclose(outputs["stages"][1:], staged, rtol=1e-5, atol=1e-5)
+    for skip in (True, False):
+        reg = ResNetRegressor(**{**TINY_E2E, **DOWN, "n_blocks": 3, "skip": skip})
+        reg.fit(X, y.astype(float))
+        outputs = _onnx_outputs(reg, X)
+        np.testing.assert_allclose(
+            next(iter(outputs.values())).ravel(), reg.predict(X), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_lesion_of_a_downsampling_block_keeps_its_shortcut(downsampled):
+    clf, X, y = downsampled
+    net = clf.module_
+    result = lesion_study(clf, X, y, n_repeats=2, random_state=0)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        g = net.stem(x)
+        for k in range(net.n_blocks):
+            g = net.blocks[k].shortcut(g) if k == 1 else net.step(k, g)
+        scores = net.scores(net.heads[-1], g)
+    labels = clf.classes_[scores.argmax(dim=1).numpy()]
+    assert result.single_scores[1] == pytest.approx(np.mean(labels == y))
+    with pytest.raises(ValueError, match="downsample"):
+        reorder_study(clf, X, y, n_repeats=2, random_state=0)
+
+
+def test_path_gradients_go_through_the_shortcuts(downsampled):
+    clf, X, y = downsampled
+    net = clf.module_
+    x = torch.as_tensor(X[:6], dtype=torch.float32)
+    targets = torch.as_tensor(np.searchsorted(clf.classes_, y[:6]))
+    gradients = PathGradients(clf, net, x, targets)
+    g0 = net.stem(x).detach().requires_grad_(True)
+    g = g0
+    for k in range(net.n_blocks):
+        g = net.step(k, g)
+    loss = torch.nn.functional.cross_entropy(net.scores(net.heads[-1], g), targets, reduction="sum")
+    (expected,) = torch.autograd.grad(loss, g0)
+    torch.testing.assert_close(gradients.full(), expected, rtol=1e-4, atol=1e-6)
+    # The paths of every length sum to the full gradient.
+    paths = sum(
+        gradients.path(blocks)
+        for n in range(net.n_blocks + 1)
+        for blocks in itertools.combinations(range(net.n_blocks), n)
+    )
+    torch.testing.assert_close(paths, expected, rtol=1e-4, atol=1e-6)
+    result = gradient_by_path_length(clf, X, y, n_samples=4, random_state=0)
+    assert np.all(np.isfinite(result.gradient_norms))
+
+
+def test_warm_start_keeps_the_fitted_strides(downsampled):
+    clf, X, y = downsampled
+    clf = pickle.loads(pickle.dumps(clf))
+    n_blocks = clf.module_.n_blocks
+    with pytest.raises(ValueError, match="strides"):
+        clf.set_params(warm_start=True, n_estimators=5, strides=None).fit(X, y)
+    # Strides of the blocks still to come may change.
+    clf.set_params(strides=(1, 2, 2, 1, 2)).fit(X, y)
+    assert clf.module_.n_blocks >= n_blocks
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"block": "mlp", "image_shape": None, "strides": (2,)}, "set block='conv'"),
+        ({"strides": (1, 3)}, "strides must be a sequence of 1 and 2"),
+        ({"strides": (True,)}, "strides must be a sequence of 1 and 2"),
+    ],
+)
+def test_strides_are_checked(params, message):
+    X, y = images()
+    with pytest.raises(ValueError, match=message):
+        BoostResNetClassifier(**{**TINY_BOOST, **CONV, **params}).fit(X, y)
+
+
+def test_memory_estimate_follows_the_stages():
+    sizes = dict(n_features=24, width=4, hidden_size=4, n_blocks=3, n_outputs=3, batch_size=64)
+    flat = network_bytes(**sizes, image_shape=(2, 4, 3))
+    assert network_bytes(**sizes, image_shape=(2, 4, 3), strides=(1, 1, 1)) == flat
+    # Fewer pixels after the first block: fewer activations to keep.
+    assert network_bytes(**sizes, image_shape=(2, 4, 3), strides=(2, 1, 1)) != flat

@@ -4,7 +4,8 @@ The fixture ``tests/data/golden.npz`` holds the predictions, staged
 predictions and decompositions of small fits of all four estimators (binary
 and multiclass classifiers, single- and multi-output regressors, a warm
 start, fine-tuning). A refactoring must reproduce them to the last bit on
-the CPU with the torch build and CPU kernels that recorded them; elsewhere
+the CPU with the torch build, CPU kernels, numpy and scikit-learn releases
+that recorded them; elsewhere
 float32 kernels may round differently, and the test compares to float32
 precision. Regenerate the fixture only for an intended change of behaviour:
 ``python tests/test_golden.py``.
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from sklearn.datasets import make_classification
 
@@ -86,10 +88,20 @@ def golden_outputs():
     return out
 
 
+def _environment():
+    """What decides the last bits: torch's build and CPU kernels, and numpy's and
+    scikit-learn's releases (the data, the inputs' statistics)."""
+    return {
+        "torch_version": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "numpy_version": np.__version__,
+        "sklearn_version": sklearn.__version__,
+    }
+
+
 def _same_kernels(fixture):
-    return (
-        str(fixture["torch_version"]) == torch.__version__
-        and str(fixture["cpu_capability"]) == torch.backends.cpu.get_cpu_capability()
+    return all(
+        name in fixture and str(fixture[name]) == value for name, value in _environment().items()
     )
 
 
@@ -105,7 +117,7 @@ def current():
 
 
 def test_the_same_outputs_as_recorded(recorded, current):
-    expected = {k: v for k, v in recorded.items() if k not in ("torch_version", "cpu_capability")}
+    expected = {k: v for k, v in recorded.items() if k not in _environment()}
     assert sorted(current) == sorted(expected)
     for key, value in expected.items():
         if _same_kernels(recorded):
@@ -118,8 +130,7 @@ if __name__ == "__main__":
     outputs = golden_outputs()
     np.savez_compressed(
         FIXTURE,
-        torch_version=torch.__version__,
-        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        **_environment(),
         **outputs,
     )
     print(f"wrote {FIXTURE}: {len(outputs)} arrays")

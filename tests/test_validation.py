@@ -420,6 +420,7 @@ INVALID_PARAMS = {
     "block": ["transformer", 3],
     "image_shape": [8, "8x8"],
     "head_pooling": ["max", None],
+    "strides": [2, "1,2"],
     "epochs_per_block": [0],
     "max_epochs": [0],
     "fine_tune_epochs": [-1, 1.5],

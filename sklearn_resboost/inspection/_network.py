@@ -254,7 +254,8 @@ class PathGradients:
 
     The network runs forward once; every block's input is kept as a leaf, so
     that the gradient of any path is a chain of vector-Jacobian products of
-    the residual branches it goes through, the skips being the identity.
+    the residual branches it goes through and of the skips of the other
+    blocks: the identity, or a downsampling block's linear shortcut.
 
     Parameters
     ----------
@@ -269,17 +270,19 @@ class PathGradients:
     """
 
     def __init__(self, estimator, module, X, y):
-        self.inputs, self.branches = [], []
+        self.inputs, self.branches, self.skips = [], [], []
         nu = module.learning_rate
         with torch.no_grad():
             g = module.stem(X)
-        for block in module.blocks:
+        for k, block in enumerate(module.blocks):
             g = g.detach().requires_grad_(True)
             with torch.enable_grad():
                 branch = nu * block(g)
+                skip = module.skip_path(k, g)
             self.inputs.append(g)
             self.branches.append(branch)
-            g = g + branch
+            self.skips.append(skip)
+            g = skip + branch
         g_T = g.detach().requires_grad_(True)
         with torch.enable_grad():
             loss = summed_loss(
@@ -293,19 +296,29 @@ class PathGradients:
         )
         return gradient
 
+    def _through_skip(self, k, gradient):
+        if self.skips[k] is self.inputs[k]:
+            return gradient
+        (gradient,) = torch.autograd.grad(
+            self.skips[k], self.inputs[k], grad_outputs=gradient, retain_graph=True
+        )
+        return gradient
+
     def path(self, blocks):
         """Gradient along the single path through the residual branches of ``blocks``.
 
         Every other block passes the gradient through its skip only.
         """
+        blocks = set(blocks)
         gradient = self.output_gradient
-        for k in sorted(blocks, reverse=True):
-            gradient = self._through_branch(k, gradient)
+        for k in reversed(range(len(self.branches))):
+            through = self._through_branch if k in blocks else self._through_skip
+            gradient = through(k, gradient)
         return gradient
 
     def full(self):
         """Gradient through every block's skip and branch: the network's own gradient."""
         gradient = self.output_gradient
         for k in reversed(range(len(self.branches))):
-            gradient = gradient + self._through_branch(k, gradient)
+            gradient = self._through_skip(k, gradient) + self._through_branch(k, gradient)
         return gradient

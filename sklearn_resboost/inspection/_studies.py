@@ -59,8 +59,10 @@ def _scorer_of(estimator, X, y, scoring):
 def lesion_study(estimator, X, y, *, n_deleted=None, n_repeats=5, scoring=None, random_state=None):
     """Score the network with residual blocks deleted at test time.
 
-    Deleting block ``k`` replaces it by the identity, ``g_{k+1} = g_k``: with
-    skip connections only its residual branch goes, and in a plain network
+    Deleting block ``k`` replaces it by its skip connection, ``g_{k+1} = g_k``
+    (a downsampling block of ``strides`` keeps its parameter-free shortcut,
+    as in Veit et al.'s lesion of downsampling blocks): with skip
+    connections only its residual branch goes, and in a plain network
     (``skip=False``) the whole layer. The final head stays on top. A residual
     network, an ensemble of paths, loses little when one block goes, and more
     smoothly as more go; a plain network breaks.
@@ -176,7 +178,8 @@ def reorder_study(estimator, X, y, *, n_swaps=None, n_repeats=5, scoring=None, r
     up twice); the final head stays on top. The Kendall tau
     (:func:`scipy.stats.kendalltau`) between the new order and the original
     measures how far it moved: 1 for the original order. A residual network
-    degrades smoothly as tau falls.
+    degrades smoothly as tau falls. The blocks of a network that downsamples
+    (``strides``) cannot be reordered: their inputs have different shapes.
 
     Parameters
     ----------
@@ -238,6 +241,13 @@ def reorder_study(estimator, X, y, *, n_swaps=None, n_repeats=5, scoring=None, r
     counts = check_counts(n_swaps, n_blocks, "n_swaps")
     if n_blocks < 2 and counts.max() > 0:
         raise ValueError(f"Swapping blocks needs at least 2 blocks; the network has {n_blocks}.")
+    downsampling = [k for k, block in enumerate(module.blocks) if getattr(block, "stride", 1) != 1]
+    if downsampling:
+        raise ValueError(
+            "Reordering blocks needs blocks that keep the representation's shape, but "
+            f"blocks {downsampling} downsample (strides); the lesion study deletes "
+            "blocks of such a network."
+        )
     rng = check_random_state(random_state)
     score = _scorer_of(estimator, X, y, scoring)
     original = np.arange(n_blocks)
