@@ -11,7 +11,9 @@ the stem is a 3x3 convolution, every block a pre-activation basic block
 The rest of the scikit-learn API is unchanged: the rows stay rows.
 
 This example boosts such a network, draws its staged learning curve on the
-test set, and deletes its blocks one at a time (a lesion study).
+test set, and deletes its blocks one at a time (a lesion study); then it
+boosts a network with downsampling stages and deletes its downsampling
+blocks too.
 """
 
 # %%
@@ -68,6 +70,38 @@ StagedScoresDisplay.from_estimator(clf, X_test, y_test, ax=ax, name="boosted con
 # shallower paths.
 display = LesionDisplay.from_estimator(
     clf, X_test, y_test, n_repeats=2 if FAST else 10, random_state=0
+)
+display.figure_.set_size_inches(11, 4)
+
+# %%
+# Downsampling stages
+# -------------------
+# ``strides=(1, 2, 1, 2)`` makes blocks 1 and 3 downsample: each halves the
+# height and width and doubles the channels, 8x8 -> 4x4 -> 2x2, and its skip
+# connection is 2x2 average pooling with zero channels, which has no
+# parameters. The heads average the pixels of their stage. Early stopping is
+# off so that every stage is boosted. Deleting a downsampling block removes
+# its residual branch and keeps its shortcut, as Veit et al. did.
+down = BoostResNetClassifier(
+    block="conv",
+    image_shape=(8, 8),
+    strides=(1, 2, 1, 2),
+    head_pooling="average",
+    width=8 if FAST else 32,
+    hidden_size=8 if FAST else 32,
+    lr=3e-3,
+    n_estimators=2 if FAST else 4,
+    epochs_per_block=2 if FAST else 10,
+    early_stopping=False,
+    device="cpu",
+    random_state=0,
+).fit(X_train, y_train)
+print(
+    f"strides {[block.stride for block in down.module_.blocks]}, "
+    f"test accuracy {down.score(X_test, y_test):.3f}"
+)
+display = LesionDisplay.from_estimator(
+    down, X_test, y_test, n_repeats=2 if FAST else 10, random_state=0
 )
 display.figure_.set_size_inches(11, 4)
 plt.show()
