@@ -401,6 +401,8 @@ class BaseBoostResNet(BaseResNetEstimator):
             "learning_rate": module.learning_rate,
             "width": module.stem.width,
             "image_shape": getattr(module.stem, "image_shape", None),
+            # The encoding's bins and vectors are sized and placed in round 0.
+            "numeric_bins": getattr(module.stem, "numeric_bins", None),
         }
         if fitted["image_shape"] is not None:
             flatten = isinstance(module.heads[0], FlattenHead)
@@ -1185,6 +1187,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         input_noise=0.3,
         categorical_features="from_dtype",
         min_frequency=5,
+        numeric_bins=None,
         subsample=1.0,
         gamma=None,
         early_stopping="auto",
@@ -1218,6 +1221,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
             input_noise=input_noise,
             categorical_features=categorical_features,
             min_frequency=min_frequency,
+            numeric_bins=numeric_bins,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
@@ -1465,6 +1469,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         input_noise=0.3,
         categorical_features="from_dtype",
         min_frequency=5,
+        numeric_bins=None,
         subsample=1.0,
         early_stopping="auto",
         validation_fraction=0.1,
@@ -1497,6 +1502,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
             input_noise=input_noise,
             categorical_features=categorical_features,
             min_frequency=min_frequency,
+            numeric_bins=numeric_bins,
             subsample=subsample,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,

@@ -8,6 +8,10 @@ import numpy as np
 import torch
 from torch import nn
 
+# The most bins of a numeric feature's piecewise-linear encoding the estimators
+# take: far more than its quantiles can resolve on most tables.
+MAX_NUMERIC_BINS = 256
+
 
 class Stem(nn.Module):
     """Input normalisation learned in ``fit``, then a linear map to the residual width.
@@ -24,6 +28,16 @@ class Stem(nn.Module):
     saw enters as the training average, as a missing value of a feature that
     had none in ``fit`` does.
 
+    With ``numeric_bins``, every numeric feature also enters through a
+    piecewise-linear encoding (Gorishniy et al., "On Embeddings for
+    Numerical Features in Tabular Deep Learning", NeurIPS 2022): its
+    standardised value ``z`` is cut at learned bin edges (see
+    :meth:`set_normalisation`) and bin ``b`` of ``[left_b, left_b + width_b]``
+    reads ``clamp((z - left_b) / width_b, 0, 1)``, the first bin unclamped
+    below and the last one above; the stem adds the bins' values times their
+    learned vectors ``ple[j, b]``. A feature without edges, a categorical one
+    and a missing value add nothing through it.
+
     Parameters
     ----------
     n_features : int
@@ -36,6 +50,9 @@ class Stem(nn.Module):
     cardinalities : sequence of int, default=None
         Per feature, 0 for a numeric one, else the number of codes of a
         categorical one (>= 1). None: all features are numeric.
+    numeric_bins : int or None, default=None
+        Largest number of bins of a numeric feature's piecewise-linear
+        encoding, >= 1; the estimators' ``numeric_bins``. None: no encoding.
 
     Examples
     --------
@@ -52,9 +69,17 @@ class Stem(nn.Module):
     >>> stem.set_normalisation([0.0, 0.0], [1.0, 1.0], frequency=[0.0, 0.5, 0.5])
     >>> stem(torch.tensor([[0.5, 1.0], [1.5, 2.0]])).shape
     torch.Size([2, 4])
+
+    Two bins per numeric feature, the edges of the first one given:
+
+    >>> stem = Stem(n_features=2, width=4, numeric_bins=2)
+    >>> stem.set_normalisation([0.0, 0.0], [1.0, 1.0], edges=[[-1.0, 0.0, 1.0], []])
+    >>> stem.encoding(torch.tensor([[0.5, 3.0], [2.0, 0.0]]))[:, 0]
+    tensor([[1.0000, 0.5000],
+            [1.0000, 2.0000]])
     """
 
-    def __init__(self, n_features, width, noise=0.0, cardinalities=None):
+    def __init__(self, n_features, width, noise=0.0, cardinalities=None, numeric_bins=None):
         super().__init__()
         self.noise = float(noise)
         cards = [0] * n_features if cardinalities is None else [int(c) for c in cardinalities]
@@ -62,7 +87,10 @@ class Stem(nn.Module):
             raise ValueError(
                 f"cardinalities must give n_features={n_features} counts >= 0; got {cards}."
             )
+        if numeric_bins is not None and int(numeric_bins) < 1:
+            raise ValueError(f"numeric_bins must be None or >= 1; got {numeric_bins!r}.")
         self.cardinalities = tuple(cards)
+        self.numeric_bins = None if numeric_bins is None else int(numeric_bins)
         self.register_buffer("center", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
         self.linear = nn.Linear(n_features, width)
@@ -76,6 +104,18 @@ class Stem(nn.Module):
             with torch.no_grad():
                 nn.init.uniform_(self.embedding, -bound, bound)
                 self.linear.weight[:, self.categorical_columns] = 0.0
+        if self.numeric_bins is not None:
+            # Drawn last, so that a stem without the encoding draws what it always did.
+            shape = (n_features, self.numeric_bins)
+            self.ple = nn.Parameter(torch.empty(*shape, width))
+            bound = 1.0 / (n_features * self.numeric_bins) ** 0.5
+            with torch.no_grad():
+                nn.init.uniform_(self.ple, -bound, bound)
+            # Until set_normalisation gives edges, no bin is used; an unused bin
+            # keeps left 0 and width 1, so that it divides by no zero.
+            self.register_buffer("ple_left", torch.zeros(shape))
+            self.register_buffer("ple_width", torch.ones(shape))
+            self.register_buffer("ple_mask", torch.zeros(shape))
 
     def _derived_buffers(self):
         # Index tensors that follow from the cardinalities, not saved with the
@@ -92,8 +132,14 @@ class Stem(nn.Module):
         ):
             tensor = torch.tensor(values, dtype=dtype, device="cpu")
             self.register_buffer(name, tensor, persistent=False)
+        if self.numeric_bins is not None:
+            # Every bin but the first is clamped at 0 from below.
+            lower = torch.arange(self.numeric_bins, device="cpu") > 0
+            self.register_buffer("ple_lower", lower, persistent=False)
 
     def __setstate__(self, state):
+        # A stem pickled before the piecewise-linear encoding has none.
+        state.setdefault("numeric_bins", None)
         # A stem pickled before missing values and categories were supported.
         super().__setstate__(state)
         if "missing" not in self._parameters:
@@ -107,17 +153,48 @@ class Stem(nn.Module):
             for name, buffer in self._buffers.items():
                 self._buffers[name] = buffer.to(device)
 
-    def set_normalisation(self, center, scale, frequency=None):
+    def set_normalisation(self, center, scale, frequency=None, edges=None):
         """Store the per-feature centre and scale and the code frequencies of the training data.
 
         ``frequency`` gives every categorical feature's codes their share of
         the training rows, one array over all codes in feature order; None
-        when all features are numeric.
+        when all features are numeric. ``edges`` gives every feature the
+        increasing bin edges of its piecewise-linear encoding, in
+        standardised units: up to ``numeric_bins + 1`` values, none (or a
+        single one) for a feature without bins, as a categorical one always
+        is; None keeps the stored ones. It needs ``numeric_bins``.
         """
         self.center.copy_(torch.as_tensor(center, dtype=self.center.dtype))
         self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
         if frequency is not None:
             self.frequency.copy_(torch.as_tensor(frequency, dtype=self.frequency.dtype))
+        if edges is not None:
+            self._set_edges(edges)
+
+    def _set_edges(self, edges):
+        if self.numeric_bins is None:
+            raise ValueError("The stem has no piecewise-linear encoding (numeric_bins=None).")
+        if len(edges) != self.n_features:
+            raise ValueError(
+                f"edges must give n_features={self.n_features} arrays; got {len(edges)}."
+            )
+        shape = (self.n_features, self.numeric_bins)
+        left, width, mask = np.zeros(shape), np.ones(shape), np.zeros(shape)
+        for j, feature_edges in enumerate(edges):
+            feature_edges = np.asarray(feature_edges, dtype=np.float64)
+            n_bins = max(len(feature_edges) - 1, 0)
+            if n_bins > self.numeric_bins or not np.all(np.diff(feature_edges) > 0):
+                raise ValueError(
+                    f"edges[{j}] must be at most numeric_bins + 1 = {self.numeric_bins + 1} "
+                    f"increasing values; got {feature_edges.tolist()}."
+                )
+            if n_bins and not self.cardinalities[j]:
+                left[j, :n_bins] = feature_edges[:-1]
+                width[j, :n_bins] = np.diff(feature_edges)
+                mask[j, :n_bins] = 1.0
+        self.ple_left.copy_(torch.as_tensor(left, dtype=self.ple_left.dtype))
+        self.ple_width.copy_(torch.as_tensor(width, dtype=self.ple_width.dtype))
+        self.ple_mask.copy_(torch.as_tensor(mask, dtype=self.ple_mask.dtype))
 
     @property
     def n_features(self):
@@ -142,6 +219,29 @@ class Stem(nn.Module):
         seen = (self.frequency > 0).to(self.embedding.dtype)[:, None]
         return (self.embedding - means[self.code_feature]) * seen
 
+    def encoding(self, x):
+        """The piecewise-linear encoding of raw inputs, shape ``(n, n_features, numeric_bins)``.
+
+        In evaluation mode, without input noise; zero for a missing value, a
+        categorical feature and a bin the feature does not use.
+        """
+        if self.numeric_bins is None:
+            raise ValueError("The stem has no piecewise-linear encoding (numeric_bins=None).")
+        x = x.to(self.center.dtype)
+        missing = torch.isnan(x)
+        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        return self._encode(torch.where(missing | ~self.numeric, 0.0, z), missing)
+
+    def _encode(self, z, missing):
+        t = (z[:, :, None] - self.ple_left) / self.ple_width
+        t = torch.where(self.ple_lower, t.clamp(min=0.0), t)
+        # Bins are used from the first on: a bin followed by a used one is not
+        # its feature's last, and is clamped at 1 from above. The last bin is
+        # not, so that values beyond the training range keep moving the output.
+        followed = nn.functional.pad(self.ple_mask[:, 1:], (0, 1)) > 0
+        t = torch.where(followed, t.clamp(max=1.0), t)
+        return t * ((~missing).to(t.dtype)[:, :, None] * self.ple_mask)
+
     def forward(self, x):
         x = x.to(self.center.dtype)
         missing = torch.isnan(x)
@@ -152,6 +252,9 @@ class Stem(nn.Module):
             z = z + self.noise * torch.randn_like(z)
         z = torch.where(missing | ~self.numeric, 0.0, z)
         out = self.linear(z) + missing.to(z.dtype) @ self.missing
+        if self.numeric_bins is not None:
+            bins = self._encode(z, missing)
+            out = out + bins.flatten(1) @ self.ple.flatten(0, 1)
         if self.embedding.shape[0]:
             codes = x[:, self.categorical_columns].long() + self.code_offsets
             # One bag of codes per row: a fused gather and sum, about twice as

@@ -101,6 +101,14 @@ class _Network:
             self.missing = array(stem.missing)
             self.code_vectors = array(stem.code_vectors())
             self.code_offsets = array(stem.code_offsets)
+            self.ple = None
+            if stem.numeric_bins is not None:
+                self.ple = dict(
+                    left=array(stem.ple_left),
+                    width=array(stem.ple_width),
+                    mask=array(stem.ple_mask),
+                    vectors=array(stem.ple),
+                )
             self.blocks = [
                 dict(
                     norm_weight=array(block.norm.weight),
@@ -284,7 +292,8 @@ def _numeric_stem(graph, estimator, network, sources, numeric):
     """The numeric features' share of ``g_0``, the stem's bias included.
 
     The standardised and clipped values through the stem's linear map, plus
-    the ``missing`` vectors of the NaN entries, as in ``Stem.forward``.
+    the ``missing`` vectors of the NaN entries and the piecewise-linear
+    encoding (:func:`_numeric_bins`), as in ``Stem.forward``.
     """
     from onnx import TensorProto
 
@@ -318,7 +327,35 @@ def _numeric_stem(graph, estimator, network, sources, numeric):
         indicator = graph.op("Cast", [is_missing], "missing_float", to=TensorProto.FLOAT)
         missing = graph.op("MatMul", [indicator, graph.constant("stem_missing", missing)])
         g = graph.op("Add", [g, missing], "stem")
+    if network.ple is not None:
+        g = graph.op("Add", [g, _numeric_bins(graph, network, z, is_missing, numeric)], "stem")
     return g
+
+
+def _numeric_bins(graph, network, z, is_missing, numeric):
+    """The piecewise-linear encoding's share of ``g_0``, as in ``Stem.forward``.
+
+    ``z`` holds the standardised numeric features; every one is repeated
+    once per bin, so that the bins of all features are one row of
+    ``n_numeric * numeric_bins`` values. Infinite bounds leave the first
+    bin unclamped below and a feature's last one above; a missing value's
+    bins are zeroed, and an unused bin's vector is.
+    """
+    ple = {name: values[numeric] for name, values in network.ple.items()}
+    n_features, n_bins = ple["mask"].shape
+    repeat = graph.constant("ple_features", np.repeat(np.arange(n_features), n_bins), np.int64)
+    lower = np.where(np.arange(n_bins) > 0, 0.0, -np.inf)
+    followed = np.pad(ple["mask"][:, 1:], ((0, 0), (0, 1))) > 0
+    upper = np.where(followed, 1.0, np.inf)
+    t = graph.op("Gather", [z, repeat], "ple_values", axis=1)
+    t = graph.op("Sub", [t, graph.constant("ple_left", ple["left"].ravel())])
+    t = graph.op("Div", [t, graph.constant("ple_width", ple["width"].ravel())])
+    t = graph.op("Max", [t, graph.constant("ple_lower", np.tile(lower, n_features))])
+    t = graph.op("Min", [t, graph.constant("ple_upper", upper.ravel())], "ple_bins")
+    missing = graph.op("Gather", [is_missing, repeat], "ple_missing", axis=1)
+    t = graph.op("Where", [missing, graph.constant("zero", 0.0), t], "ple_observed")
+    vectors = (ple["vectors"] * ple["mask"][:, :, None]).reshape(n_features * n_bins, -1)
+    return graph.op("MatMul", [t, graph.constant("ple_vectors", vectors)], "stem_bins")
 
 
 def _category_codes(graph, estimator, variable, column, levels, offset, where):

@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _losses
 from ._device import available_device, resolve_device
 from ._modules import (
+    MAX_NUMERIC_BINS,
     STRIDES,
     ConvBlock,
     ConvHead,
@@ -189,8 +190,9 @@ def describe_network(module):
 
     Raises a ``ValueError`` for a network with custom blocks. A convolutional
     network adds its ``block``, ``image_shape``, ``head_pooling`` and
-    ``strides``; an MLP network's
-    description is the one files have always had.
+    ``strides``; an MLP network adds its stem's ``numeric_bins`` (None
+    without the piecewise-linear encoding) to the description files have
+    always had.
     """
     blocks = list(module.blocks)
     conv = isinstance(module.stem, ConvStem)
@@ -216,7 +218,7 @@ def describe_network(module):
     if len(sizes) > 1:
         raise ValueError("The network's blocks differ in size; the safe format needs equal blocks.")
     hidden_size, dropout = sizes.pop() if sizes else (None, 0.0)
-    shape = {}
+    shape = {} if conv else {"numeric_bins": module.stem.numeric_bins}
     if conv:
         pooling = "flatten" if isinstance(module.heads[0], FlattenHead) else "average"
         shape = {
@@ -672,8 +674,11 @@ class _NetworkParts:
     stage it reads has the shape ``shapes[t]``.
     """
 
-    def __init__(self, cards, width, n_outputs, image_shape, head_pooling, strides):
+    def __init__(
+        self, cards, width, n_outputs, image_shape, head_pooling, strides, numeric_bins=None
+    ):
         self.cards, self.width, self.n_outputs = cards, width, n_outputs
+        self.numeric_bins = numeric_bins
         self.image_shape, self.head_pooling, self.strides = image_shape, head_pooling, strides
         self.shapes = None
         if image_shape is not None:
@@ -687,7 +692,7 @@ class _NetworkParts:
 
     def stem(self, noise):
         if self.image_shape is None:
-            return Stem(len(self.cards), self.width, noise, self.cards)
+            return Stem(len(self.cards), self.width, noise, self.cards, self.numeric_bins)
         return ConvStem(self.image_shape, self.width, noise)
 
     def block(self, t, hidden_size, dropout):
@@ -749,13 +754,25 @@ def build_network(network, tensors, path):
         "n_features", "width", "hidden_size", "dropout", "n_blocks",
         "n_heads", "n_outputs", "learning_rate", "skip", "cardinalities",
     }  # fmt: skip
-    # Files written before categorical features have no cardinalities.
+    # Files written before categorical features have no cardinalities, and
+    # MLP files written before the piecewise-linear encoding no numeric_bins.
     legacy = set(network) == expected - {"cardinalities"}
+    mlp = set(network) in (expected, expected | {"numeric_bins"})
     conv_fields = expected | {"block", "image_shape", "head_pooling"}
     # Convolutional files written before downsampling blocks have no strides.
     conv = set(network) in (conv_fields, conv_fields | {"strides"})
-    if set(network) != expected and not legacy and not conv:
+    if not mlp and not legacy and not conv:
         raise _corrupt(path, f"network has the fields {sorted(network)}, not {sorted(expected)}")
+    numeric_bins = network.get("numeric_bins")
+    if numeric_bins is not None and (
+        not isinstance(numeric_bins, int)
+        or isinstance(numeric_bins, bool)
+        or not 1 <= numeric_bins <= MAX_NUMERIC_BINS
+    ):
+        raise _corrupt(
+            path,
+            f"network.numeric_bins is {numeric_bins!r}, not null or in [1, {MAX_NUMERIC_BINS}]",
+        )
     n_features = _positive_int(network, "n_features", path)
     image_shape = _image_shape(network, n_features, path) if conv else None
     head_pooling = network.get("head_pooling")
@@ -793,7 +810,9 @@ def build_network(network, tensors, path):
     if conv and any(cards):
         raise _corrupt(path, "a convolutional network has categorical features")
     strides = _strides(network, n_blocks, path) if conv else ()
-    parts = _NetworkParts(cards, width, n_outputs, image_shape, head_pooling, strides)
+    parts = _NetworkParts(
+        cards, width, n_outputs, image_shape, head_pooling, strides, numeric_bins
+    )
     layout = _StateLayout(network, n_blocks, n_outputs, hidden_size, parts)
     given = {name[len("module.") :] for name in tensors if name.startswith("module.")}
     # Counted before any name is listed: a forged block count must cost no
@@ -1023,6 +1042,8 @@ def _check_consistent(estimator, network, path):
     for name in shared:
         if getattr(estimator, name, True) != network[name]:
             problems.append(f"{name} does not match the network")
+    if estimator.numeric_bins != network.get("numeric_bins"):
+        problems.append("numeric_bins does not match the network")
     if (estimator.block == "conv") != (network.get("block") == "conv"):
         problems.append("block does not match the network")
     elif network.get("block") != "conv" and estimator.image_shape is not None:

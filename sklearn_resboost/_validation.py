@@ -372,6 +372,36 @@ def stem_statistics(X, sample_weight, cards):
     return center, spread, frequency
 
 
+def ple_edges(X, sample_weight, cards, center, scale, n_bins):
+    """The bin edges of every feature's piecewise-linear encoding, in standardised units.
+
+    A numeric feature's edges are the weighted quantiles at
+    ``linspace(0, 1, n_bins + 1)`` of its observed values, standardised with
+    ``center`` and ``scale`` (and clipped) as the stem standardises them;
+    equal edges (in float32, as the stem stores them) are merged, so that a
+    feature with few distinct values has fewer bins, a constant one none. A
+    categorical feature, and one without observed values, gets none. Returns
+    one array per feature, as :meth:`Stem.set_normalisation` takes them.
+    """
+    weight = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight)
+    quantiles = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = []
+    for j, n_codes in enumerate(cards):
+        column = X[:, j]
+        observed = ~np.isnan(column)
+        if n_codes or not observed.any():
+            edges.append(np.zeros(0))
+            continue
+        z = np.clip((column[observed].astype(np.float64) - center[j]) / scale[j], -1e4, 1e4)
+        # The inverse of the weighted distribution function.
+        order = np.argsort(z, kind="stable")
+        cumulative = np.cumsum(weight[observed][order])
+        at = np.searchsorted(cumulative, quantiles * cumulative[-1])
+        values = z[order][np.minimum(at, len(z) - 1)]
+        edges.append(np.unique(values.astype(np.float32)).astype(np.float64))
+    return edges
+
+
 def target_transform(y, sample_weight):
     """Offset and scale standardising each regression target, exact in float32.
 

@@ -498,6 +498,7 @@ def test_format_description_in_the_file(saved):
         "learning_rate": document["params"]["learning_rate"],
         "skip": True,
         "cardinalities": [0, 0, 0, 0],
+        "numeric_bins": None,
     }
     assert document["attributes"]["classes_"] == {
         "__type__": "str_array",

@@ -445,6 +445,7 @@ INVALID_PARAMS = {
     "alpha": [0.0, 1.0],
     "categorical_features": ["auto", 3],
     "min_frequency": [0, 1.5],
+    "numeric_bins": [0, 1, 257, 2.5, "16"],
     "random_state": ["seed"],
     "verbose": [-1, "loud"],
 }
