@@ -33,3 +33,20 @@ TINY_E2E = dict(
     n_blocks=2, max_epochs=2, batch_size=32, lr=1e-2, width=8, hidden_size=8,
     device="cpu", random_state=0,
 )  # fmt: skip
+
+
+def tiny_estimators():
+    """``(class, TINY settings)`` of the four estimators, for tests run on each of them."""
+    from sklearn_resboost import (
+        BoostResNetClassifier,
+        BoostResNetRegressor,
+        ResNetClassifier,
+        ResNetRegressor,
+    )
+
+    return [
+        (BoostResNetClassifier, TINY_BOOST),
+        (BoostResNetRegressor, TINY_BOOST),
+        (ResNetClassifier, TINY_E2E),
+        (ResNetRegressor, TINY_E2E),
+    ]

@@ -6,14 +6,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _params import TINY_BOOST, TINY_E2E
+from _params import TINY_BOOST, tiny_estimators
 from sklearn.utils._param_validation import InvalidParameterError
 from test_persistence import _read, _write
 
 from sklearn_resboost import (
     BoostResNetClassifier,
     BoostResNetRegressor,
-    ResNetClassifier,
     ResNetRegressor,
     Stem,
     load,
@@ -24,12 +23,7 @@ from sklearn_resboost._validation import ple_edges
 
 pd = pytest.importorskip("pandas")
 
-ESTIMATORS = [
-    (BoostResNetClassifier, TINY_BOOST),
-    (BoostResNetRegressor, TINY_BOOST),
-    (ResNetClassifier, TINY_E2E),
-    (ResNetRegressor, TINY_E2E),
-]
+ESTIMATORS = tiny_estimators()
 BINS = 8
 
 

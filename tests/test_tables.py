@@ -5,13 +5,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _params import TINY_BOOST, TINY_E2E
+from _params import TINY_BOOST, TINY_E2E, tiny_estimators
 from test_persistence import _read, _write
 
 from sklearn_resboost import (
     BoostResNetClassifier,
     BoostResNetRegressor,
-    ResNetClassifier,
     ResNetRegressor,
     Stem,
     load,
@@ -21,12 +20,7 @@ from sklearn_resboost.inspection import lesion_study, staged_scores
 
 pd = pytest.importorskip("pandas")
 
-ESTIMATORS = [
-    (BoostResNetClassifier, TINY_BOOST),
-    (BoostResNetRegressor, TINY_BOOST),
-    (ResNetClassifier, TINY_E2E),
-    (ResNetRegressor, TINY_E2E),
-]
+ESTIMATORS = tiny_estimators()
 
 
 def _table(n=240, seed=0):
