@@ -41,7 +41,7 @@ from ._modules import (
     make_block,
 )
 from ._onnx import OnnxMixin
-from ._persistence import save
+from ._persistence import VALUES_BEFORE_PARAMETERS, save
 from ._tables import cardinalities
 from ._threads import limited_threads
 from ._trainer import MAX_OPTIMIZER_SCALAR, evaluate
@@ -73,27 +73,26 @@ TABLE_PARAMETERS_DOC = """\
         Categories with fewer training rows than this share one learned vector
         (a row count in [1, inf), or a fraction of the rows in (0, 1)), as in
         :class:`~sklearn.preprocessing.OneHotEncoder`: few rows cannot train a
-        vector of their own. ``1`` gives every category its own vector.
-    numeric_bins : int or None, default=None
+        vector of their own. ``1`` gives every category its own vector."""
+
+# Formatted by each estimator with its default and what was measured of it.
+NUMERIC_BINS_DOC = """\
+    numeric_bins : int or None, default={default}
         Number of bins of a piecewise-linear encoding of each numeric feature,
         in [2, 256] (Gorishniy et al., "On Embeddings for Numerical Features
-        in Tabular Deep Learning", NeurIPS 2022); ``None`` (the default) keeps
-        the stem linear. The bin edges are the weighted quantiles of the
-        feature's standardised training values, equal ones merged, so that a
-        feature with few distinct values has fewer bins and a constant one
-        none. A value enters as its bins' fill, 1 for the bins below it, its
-        fraction of the bin it falls in and 0 above (the first and the last
-        bin extend linearly beyond the training range), times a learned
-        vector per bin, added to the stem's linear map: the stem learns a
-        piecewise-linear function of each feature, bent at the bin edges, that
-        can draw the thresholds a linear map cannot. Missing values and
-        categorical features do not enter it. On the benchmark it raised the
-        accuracy on ``hpc_data`` by about 0.5 points (seeds 0-2) and 1.7
-        points (seeds 3-5), the ROC AUC on ``mlc_churn`` by 0.8 and 1.25
-        points and on ``attrition`` by 0.5 and 1.5 points, and the
-        :math:`R^2` on ``friedman1`` by 0.2 points, but lowered the accuracy
-        on ``hastie`` by 1.0 and 1.2 points, so it is not the default. Not
-        for ``block="conv"``."""
+        in Tabular Deep Learning", NeurIPS 2022); ``None`` keeps the stem
+        linear. The bin edges are the weighted quantiles of the feature's
+        standardised training values, equal ones merged, so that a feature
+        with few distinct values has fewer bins and a constant one none. A
+        value enters as its bins' fill, 1 for the bins below it, its fraction
+        of the bin it falls in and 0 above (the first and the last bin extend
+        linearly beyond the training range), times a learned vector per bin,
+        added to the stem's linear map: the stem learns a piecewise-linear
+        function of each feature, bent at the bin edges, that can draw the
+        thresholds a linear map cannot. A missing value is encoded as the
+        training mean, as the linear map reads it; categorical features do
+        not enter it. Unused by ``block="conv"`` networks.
+        {measured}"""
 
 IMAGE_PARAMETERS_DOC = """\
     image_shape : tuple of int or None, default=None
@@ -287,7 +286,6 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         )
         self._image_shape()
         self._strides()
-        self._check_numeric_bins()
         y, loss = self._encode_target(y)
         sample_weight = self._class_sample_weight(y, sample_weight)
         X, y, sample_weight = weighted_rows(X, y, sample_weight)
@@ -336,13 +334,9 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             )
         return shape
 
-    def _check_numeric_bins(self):
-        """Refuse ``numeric_bins`` for a convolutional network, whose stem has no encoding."""
-        if self.block == "conv" and self.numeric_bins is not None:
-            raise ValueError(
-                f"numeric_bins={self.numeric_bins!r} encodes the features of an MLP "
-                "stem; block='conv' standardises the pixels only. Set numeric_bins=None."
-            )
+    def _stem_bins(self):
+        """``numeric_bins`` of an MLP stem; None for a convolutional one, which has no encoding."""
+        return None if self.block == "conv" else self.numeric_bins
 
     def _strides(self):
         """``strides`` as a tuple of ints, empty for None; checked."""
@@ -406,9 +400,10 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         """
         cards = cardinalities(self.is_categorical_, self.categories_)
         image_shape = self._image_shape()
+        bins = self._stem_bins()
         with seeded(seed, torch.device("cpu")):
             if image_shape is None:
-                stem = Stem(X.shape[1], self.width, self.input_noise, cards, self.numeric_bins)
+                stem = Stem(X.shape[1], self.width, self.input_noise, cards, bins)
             else:
                 stem = ConvStem(image_shape, self.width, self.input_noise)
             network = ResNet(stem, n_outputs, self.learning_rate, skip=skip)
@@ -417,11 +412,11 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             for t in range(n_blocks + 1):
                 network.heads.append(self._make_head(t, n_outputs))
         statistics = stem_statistics(X, sample_weight, cards)
-        if self.numeric_bins is None:
+        if bins is None:
             stem.set_normalisation(*statistics)
         else:
             center, spread, _ = statistics
-            edges = ple_edges(X, sample_weight, cards, center, spread, self.numeric_bins)
+            edges = ple_edges(X, sample_weight, cards, center, spread, bins)
             stem.set_normalisation(*statistics, edges=edges)
         with torch.no_grad():
             for head in network.heads:
@@ -520,10 +515,10 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             state["module_"], state["device_"] = module_from_bytes(
                 state["module_"], available_device(state["device_"])
             )
-        # A pickle written before a parameter existed gets its default, as
-        # load() gives it.
+        # A pickle written before a parameter existed gets what it was fitted
+        # with: its default, or the value before it, as load() gives it.
         defaults = {
-            name: parameter.default
+            name: VALUES_BEFORE_PARAMETERS.get(name, parameter.default)
             for name, parameter in inspect.signature(type(self).__init__).parameters.items()
             if parameter.default is not inspect.Parameter.empty and name not in state
         }

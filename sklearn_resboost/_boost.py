@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import (
     IMAGE_PARAMETERS_DOC,
     MAX_SEED,
+    NUMERIC_BINS_DOC,
     TABLE_ATTRIBUTES_DOC,
     TABLE_PARAMETERS_DOC,
     BaseResNetEstimator,
@@ -428,6 +429,7 @@ class BaseBoostResNet(BaseResNetEstimator):
                 fitted["block"] = f"blocks of another structure ({type(fitted_block).__name__})"
         current = {name: getattr(self, name) for name in fitted}
         current["image_shape"] = self._image_shape()
+        current["numeric_bins"] = self._stem_bins()
         changed = [
             f"{name}={getattr(self, name)!r} (fitted with {value!r})"
             for name, value in fitted.items()
@@ -966,6 +968,15 @@ _SHARED_PARAMETERS = {
         each feature's spread, in [0, 3.4e38]. Training with input noise is a
         smoothness penalty (Bishop, 1995); 0 turns it off.""",
     "categorical_features": TABLE_PARAMETERS_DOC,
+    "numeric_bins": NUMERIC_BINS_DOC.format(
+        default=16,
+        measured="""It was chosen on seeds 0-2 of both benchmark suites and
+        confirmed on seeds 3-8 (see :ref:`hyperparameters`): on seeds 3-8
+        it raised the accuracy on ``hpc_data`` by 2.1 points and the ROC AUC
+        on ``attrition`` by 1.6 and on ``mlc_churn`` by 1.1, on every seed,
+        and lowered the accuracy on ``hastie`` by 0.9 points (1.0 on seeds
+        0-2) and the noisy :math:`R^2` of ``diabetes``.""",
+    ),
     "image_shape": IMAGE_PARAMETERS_DOC,
     "n_iter_no_change": """\
     n_iter_no_change : int, default=10
@@ -1063,6 +1074,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
     <shared dropout>
     <shared input_noise>
     <shared categorical_features>
+    <shared numeric_bins>
     subsample : float, default=1.0
         Fraction of training rows drawn (without replacement) for each round, in
         (0, 1].
@@ -1187,7 +1199,7 @@ class BoostResNetClassifier(ClassifierMixin, ClassifierTargets, BaseBoostResNet)
         input_noise=0.3,
         categorical_features="from_dtype",
         min_frequency=5,
-        numeric_bins=None,
+        numeric_bins=16,
         subsample=1.0,
         gamma=None,
         early_stopping="auto",
@@ -1365,6 +1377,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
     <shared dropout>
     <shared input_noise>
     <shared categorical_features>
+    <shared numeric_bins>
     subsample : float, default=1.0
         Fraction of training rows drawn for each round, in (0, 1].
     early_stopping : "auto" or bool, default="auto"
@@ -1469,7 +1482,7 @@ class BoostResNetRegressor(RegressorMixin, RegressorTargets, BaseBoostResNet):
         input_noise=0.3,
         categorical_features="from_dtype",
         min_frequency=5,
-        numeric_bins=None,
+        numeric_bins=16,
         subsample=1.0,
         early_stopping="auto",
         validation_fraction=0.1,

@@ -35,8 +35,9 @@ class Stem(nn.Module):
     :meth:`set_normalisation`) and bin ``b`` of ``[left_b, left_b + width_b]``
     reads ``clamp((z - left_b) / width_b, 0, 1)``, the first bin unclamped
     below and the last one above; the stem adds the bins' values times their
-    learned vectors ``ple[j, b]``. A feature without edges, a categorical one
-    and a missing value add nothing through it.
+    learned vectors ``ple[j, b]``. A feature without edges and a categorical
+    one add nothing through it; a missing value is encoded as the training
+    mean, as the linear map reads it.
 
     Parameters
     ----------
@@ -222,17 +223,18 @@ class Stem(nn.Module):
     def encoding(self, x):
         """The piecewise-linear encoding of raw inputs, shape ``(n, n_features, numeric_bins)``.
 
-        In evaluation mode, without input noise; zero for a missing value, a
-        categorical feature and a bin the feature does not use.
+        In evaluation mode, without input noise; a missing value is encoded
+        as the training mean (``z = 0``), as the linear map reads it; zero for
+        a categorical feature and a bin the feature does not use.
         """
         if self.numeric_bins is None:
             raise ValueError("The stem has no piecewise-linear encoding (numeric_bins=None).")
         x = x.to(self.center.dtype)
         missing = torch.isnan(x)
         z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
-        return self._encode(torch.where(missing | ~self.numeric, 0.0, z), missing)
+        return self._encode(torch.where(missing | ~self.numeric, 0.0, z))
 
-    def _encode(self, z, missing):
+    def _encode(self, z):
         t = (z[:, :, None] - self.ple_left) / self.ple_width
         t = torch.where(self.ple_lower, t.clamp(min=0.0), t)
         # Bins are used from the first on: a bin followed by a used one is not
@@ -240,7 +242,7 @@ class Stem(nn.Module):
         # not, so that values beyond the training range keep moving the output.
         followed = nn.functional.pad(self.ple_mask[:, 1:], (0, 1)) > 0
         t = torch.where(followed, t.clamp(max=1.0), t)
-        return t * ((~missing).to(t.dtype)[:, :, None] * self.ple_mask)
+        return t * self.ple_mask
 
     def forward(self, x):
         x = x.to(self.center.dtype)
@@ -253,7 +255,9 @@ class Stem(nn.Module):
         z = torch.where(missing | ~self.numeric, 0.0, z)
         out = self.linear(z) + missing.to(z.dtype) @ self.missing
         if self.numeric_bins is not None:
-            bins = self._encode(z, missing)
+            # A missing value is encoded as the mean, so that a feature
+            # complete in fit reads a NaN as its training mean.
+            bins = self._encode(z)
             out = out + bins.flatten(1) @ self.ple.flatten(0, 1)
         if self.embedding.shape[0]:
             codes = x[:, self.categorical_columns].long() + self.code_offsets

@@ -328,18 +328,18 @@ def _numeric_stem(graph, estimator, network, sources, numeric):
         missing = graph.op("MatMul", [indicator, graph.constant("stem_missing", missing)])
         g = graph.op("Add", [g, missing], "stem")
     if network.ple is not None:
-        g = graph.op("Add", [g, _numeric_bins(graph, network, z, is_missing, numeric)], "stem")
+        g = graph.op("Add", [g, _numeric_bins(graph, network, z, numeric)], "stem")
     return g
 
 
-def _numeric_bins(graph, network, z, is_missing, numeric):
+def _numeric_bins(graph, network, z, numeric):
     """The piecewise-linear encoding's share of ``g_0``, as in ``Stem.forward``.
 
-    ``z`` holds the standardised numeric features; every one is repeated
-    once per bin, so that the bins of all features are one row of
-    ``n_numeric * numeric_bins`` values. Infinite bounds leave the first
-    bin unclamped below and a feature's last one above; a missing value's
-    bins are zeroed, and an unused bin's vector is.
+    ``z`` holds the standardised numeric features, 0 (the mean) for a
+    missing one; every one is repeated once per bin, so that the bins of all
+    features are one row of ``n_numeric * numeric_bins`` values. Infinite
+    bounds leave the first bin unclamped below and a feature's last one
+    above; an unused bin's vector is zeroed.
     """
     ple = {name: values[numeric] for name, values in network.ple.items()}
     n_features, n_bins = ple["mask"].shape
@@ -352,8 +352,6 @@ def _numeric_bins(graph, network, z, is_missing, numeric):
     t = graph.op("Div", [t, graph.constant("ple_width", ple["width"].ravel())])
     t = graph.op("Max", [t, graph.constant("ple_lower", np.tile(lower, n_features))])
     t = graph.op("Min", [t, graph.constant("ple_upper", upper.ravel())], "ple_bins")
-    missing = graph.op("Gather", [is_missing, repeat], "ple_missing", axis=1)
-    t = graph.op("Where", [missing, graph.constant("zero", 0.0), t], "ple_observed")
     vectors = (ple["vectors"] * ple["mask"][:, :, None]).reshape(n_features * n_bins, -1)
     return graph.op("MatMul", [t, graph.constant("ple_vectors", vectors)], "stem_bins")
 

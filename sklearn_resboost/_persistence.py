@@ -860,6 +860,11 @@ def build_network(network, tensors, path):
     return module.eval()
 
 
+# Parameters added since files were first written whose default is not what a
+# model without them did: a file or a pickle that lacks one was fitted with
+# this value, not with the default.
+VALUES_BEFORE_PARAMETERS = {"numeric_bins": None}
+
 # Attributes that files of format version 1 written before 0.1.0's release
 # carry and that are now read from the network (the regressors' target
 # offset and scale are its output_offset and output_scale): read and dropped.
@@ -1042,7 +1047,9 @@ def _check_consistent(estimator, network, path):
     for name in shared:
         if getattr(estimator, name, True) != network[name]:
             problems.append(f"{name} does not match the network")
-    if estimator.numeric_bins != network.get("numeric_bins"):
+    # A convolutional network has no encoding, whatever the parameter says.
+    bins = None if network.get("block") == "conv" else getattr(estimator, "numeric_bins", None)
+    if bins != network.get("numeric_bins"):
         problems.append("numeric_bins does not match the network")
     if (estimator.block == "conv") != (network.get("block") == "conv"):
         problems.append("block does not match the network")
@@ -1139,10 +1146,12 @@ def load(path, *, device=None):
     params = decoder.decode(document["params"], "params")
     if not isinstance(params, dict):
         raise _corrupt(path, "its params field is not a mapping")
-    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+    known = cls().get_params(deep=False)
+    unknown = sorted(set(params) - set(known))
     if unknown:
         raise _corrupt(path, f"{cls.__name__} has no parameters {unknown}")
-    estimator = cls(**params)
+    before = {name: value for name, value in VALUES_BEFORE_PARAMETERS.items() if name in known}
+    estimator = cls(**{**before, **params})
     try:
         estimator._validate_params()
     except ValueError as exc:

@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import (
     IMAGE_PARAMETERS_DOC,
     MAX_SEED,
+    NUMERIC_BINS_DOC,
     TABLE_ATTRIBUTES_DOC,
     TABLE_PARAMETERS_DOC,
     BaseResNetEstimator,
@@ -230,7 +231,14 @@ _SHARED_PARAMETERS = """\
         more threads on idle cores, and on busy cores 2 threads made fits 3
         to 13 times slower (``benchmarks/threads.py``). Float results depend
         on the thread count.""".replace(
-    "<table parameters>", TABLE_PARAMETERS_DOC
+    "<table parameters>",
+    TABLE_PARAMETERS_DOC
+    + "\n"
+    + NUMERIC_BINS_DOC.format(
+        default=None,
+        measured="""Off by default here: the encoding was measured for the
+        boosted estimators, whose default is 16.""",
+    ),
 ).replace("<image parameters>", IMAGE_PARAMETERS_DOC)
 
 _SHARED_ATTRIBUTES = """\

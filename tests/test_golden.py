@@ -27,8 +27,10 @@ from sklearn_resboost import (
 )
 
 FIXTURE = Path(__file__).parent / "data" / "golden.npz"
+# Without the piecewise-linear encoding (the boosted default), the fits recorded
+# before it existed; "boost-numeric-bins" has it.
 BOOST = dict(n_estimators=3, epochs_per_block=2, batch_size=32, width=8, hidden_size=8,
-             lr=1e-2, device="cpu", random_state=0)  # fmt: skip
+             lr=1e-2, device="cpu", random_state=0, numeric_bins=None)  # fmt: skip
 E2E = dict(n_blocks=2, max_epochs=3, batch_size=32, width=8, hidden_size=8, lr=1e-2,
            device="cpu", random_state=0)  # fmt: skip
 
@@ -71,6 +73,7 @@ def golden_outputs():
         "boost-early-stopping": (
             BoostResNetRegressor(**{**BOOST, "n_estimators": 5}, early_stopping=True), r
         ),
+        "boost-numeric-bins": (BoostResNetClassifier(**{**BOOST, "numeric_bins": 16}), y3),
         "e2e-classifier": (ResNetClassifier(**E2E), y3),
         "e2e-regressor": (ResNetRegressor(**E2E, early_stopping=True), r2),
     }

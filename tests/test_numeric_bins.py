@@ -6,13 +6,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from _params import TINY_BOOST, tiny_estimators
+from _params import TINY_BOOST, TINY_E2E, tiny_estimators
 from sklearn.utils._param_validation import InvalidParameterError
 from test_persistence import _read, _write
 
 from sklearn_resboost import (
     BoostResNetClassifier,
     BoostResNetRegressor,
+    ResNetClassifier,
     ResNetRegressor,
     Stem,
     load,
@@ -68,7 +69,7 @@ def test_the_encoding_of_a_hand_built_stem():
             [0.0, 4.0, 0.0],  # at an edge; beyond the single bin
             [-3.0, -2.0, 1.0],  # below the first edge
             [5.0, 1.0, 1.0],  # above the last edge
-            [np.nan, np.nan, 0.0],  # missing
+            [np.nan, np.nan, 0.0],  # missing: encoded as the mean, z = 0
         ]
     )
     encoding = stem.encoding(x)
@@ -78,7 +79,7 @@ def test_the_encoding_of_a_hand_built_stem():
             [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
             [[-2.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
             [[1.0, 1.0, 2.0], [0.5, 0.0, 0.0], [0.0, 0.0, 0.0]],
-            [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+            [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
         ]
     )
     torch.testing.assert_close(encoding, expected, rtol=0, atol=0)
@@ -115,13 +116,19 @@ def test_the_input_noise_enters_the_encoding():
     torch.testing.assert_close(stem(x)[1:], stem(x)[:-1])
 
 
+def test_the_defaults():
+    assert BoostResNetClassifier().numeric_bins == BoostResNetRegressor().numeric_bins == 16
+    assert ResNetClassifier().numeric_bins is ResNetRegressor().numeric_bins is None
+
+
 def test_none_is_the_stem_without_encoding():
+    # tests/test_golden.py checks that None fits bit for bit as before the encoding.
     X, signal = _table()
     y = _target(BoostResNetClassifier, signal)
-    default = BoostResNetClassifier(**TINY_BOOST).fit(X, y)
-    explicit = BoostResNetClassifier(**TINY_BOOST, numeric_bins=None).fit(X, y)
-    np.testing.assert_array_equal(explicit.predict_proba(X), default.predict_proba(X))
-    assert not any(name.startswith("ple") for name in default.module_.stem.state_dict())
+    plain = BoostResNetClassifier(**TINY_BOOST, numeric_bins=None).fit(X, y)
+    assert not any(name.startswith("ple") for name in plain.module_.stem.state_dict())
+    assert plain.module_.stem.numeric_bins is None
+    default = ResNetClassifier(**TINY_E2E).fit(X, y)
     assert default.module_.stem.numeric_bins is None
 
 
@@ -204,8 +211,10 @@ def test_pickle_and_save_round_trips_are_exact(make, params):
 
 
 def test_a_file_written_before_numeric_bins_loads(tmp_path):
+    # Such a file was fitted without the encoding, whatever today's default.
     X, signal = _table()
-    model = BoostResNetClassifier(**TINY_BOOST).fit(X, _target(BoostResNetClassifier, signal))
+    y = _target(BoostResNetClassifier, signal)
+    model = BoostResNetClassifier(**TINY_BOOST, numeric_bins=None).fit(X, y)
     path = tmp_path / "old.safetensors"
     model.save(path)
     document, tensors = _read(path)
@@ -235,7 +244,8 @@ def test_a_file_whose_bins_do_not_match_is_refused(tmp_path):
 
 def test_pickles_written_before_numeric_bins_load():
     X, signal = _table()
-    model = BoostResNetClassifier(**TINY_BOOST).fit(X, _target(BoostResNetClassifier, signal))
+    y = _target(BoostResNetClassifier, signal)
+    model = BoostResNetClassifier(**TINY_BOOST, numeric_bins=None).fit(X, y)
     state = model.__getstate__()
     del state["numeric_bins"]
     restored = BoostResNetClassifier.__new__(BoostResNetClassifier)
@@ -299,12 +309,16 @@ def test_warm_start_keeps_the_edges():
     assert torch.equal(model.module_.stem.ple_left, left)
 
 
-def test_conv_refuses_numeric_bins():
+def test_conv_networks_ignore_numeric_bins(tmp_path):
     X = np.random.default_rng(0).normal(size=(40, 4))
     y = (X[:, 0] > 0).astype(int)
     clf = BoostResNetClassifier(**TINY_BOOST, block="conv", image_shape=(2, 2), numeric_bins=BINS)
-    with pytest.raises(ValueError, match="numeric_bins=8 encodes the features of an MLP stem"):
-        clf.fit(X, y)
+    clf.fit(X, y)
+    assert not hasattr(clf.module_.stem, "ple")
+    path = tmp_path / "conv.safetensors"
+    clf.save(path)
+    np.testing.assert_array_equal(load(path).predict_proba(X), clf.predict_proba(X))
+    clf.set_params(warm_start=True, n_estimators=TINY_BOOST["n_estimators"] + 1).fit(X, y)
 
 
 @pytest.mark.parametrize("value", [0, 1, 257, 2.5, "16"])

@@ -498,7 +498,7 @@ def test_format_description_in_the_file(saved):
         "learning_rate": document["params"]["learning_rate"],
         "skip": True,
         "cardinalities": [0, 0, 0, 0],
-        "numeric_bins": None,
+        "numeric_bins": 16,
     }
     assert document["attributes"]["classes_"] == {
         "__type__": "str_array",
@@ -524,7 +524,8 @@ def test_forged_block_count_is_refused_before_any_block_is_built(saved, tmp_path
         original(self, *args, **kwargs)
 
     monkeypatch.setattr(_persistence.MLPBlock, "__init__", counted)
-    with pytest.raises(ValueError, match="holds 27 network tensors, but the described network"):
+    # The root's tensors, the encoding's four among them, and those of the kept blocks and heads.
+    with pytest.raises(ValueError, match="holds 31 network tensors, but the described network"):
         load(path)
     # One template block, on the meta device, to list a block's tensors.
     assert len(built) <= 1
