@@ -11,6 +11,17 @@ from torch import nn
 # The most bins of a numeric feature's piecewise-linear encoding the estimators
 # take: far more than its quantiles can resolve on most tables.
 MAX_NUMERIC_BINS = 256
+# Standardised inputs are clipped to this many spreads, so that far
+# out-of-range inputs (e.g. 1e30) stay finite after the stem's maps; real data
+# never reaches it.
+STANDARDISED_CLIP = 1e4
+
+
+def standardised(x, center, scale):
+    """``x`` in float32, its NaN mask and its clipped standardised values ``z``."""
+    x = x.to(center.dtype)
+    z = ((x - center) / scale).clamp(-STANDARDISED_CLIP, STANDARDISED_CLIP)
+    return x, torch.isnan(x), z
 
 
 class Stem(nn.Module):
@@ -229,9 +240,7 @@ class Stem(nn.Module):
         """
         if self.numeric_bins is None:
             raise ValueError("The stem has no piecewise-linear encoding (numeric_bins=None).")
-        x = x.to(self.center.dtype)
-        missing = torch.isnan(x)
-        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        _, missing, z = standardised(x, self.center, self.scale)
         return self._encode(torch.where(missing | ~self.numeric, 0.0, z))
 
     def _encode(self, z):
@@ -245,11 +254,7 @@ class Stem(nn.Module):
         return t * self.ple_mask
 
     def forward(self, x):
-        x = x.to(self.center.dtype)
-        missing = torch.isnan(x)
-        # Clipping keeps far out-of-range inputs (e.g. 1e30) finite after the
-        # linear map; 1e4 standard deviations is never reached by real data.
-        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        x, missing, z = standardised(x, self.center, self.scale)
         if self.training and self.noise > 0:
             z = z + self.noise * torch.randn_like(z)
         z = torch.where(missing | ~self.numeric, 0.0, z)
@@ -326,9 +331,7 @@ class ConvStem(nn.Module):
         self.scale.copy_(torch.as_tensor(scale, dtype=self.scale.dtype))
 
     def forward(self, x):
-        x = x.to(self.center.dtype)
-        missing = torch.isnan(x)
-        z = ((x - self.center) / self.scale).clamp(-1e4, 1e4)
+        x, missing, z = standardised(x, self.center, self.scale)
         if self.training and self.noise > 0:
             z = z + self.noise * torch.randn_like(z)
         z = torch.where(missing, 0.0, z)

@@ -26,7 +26,14 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._losses import BinaryExponentialLoss, MultinomialExponentialLoss
-from ._modules import ConvBlock, ConvStem, FlattenHead, MLPBlock, conv_stage_shapes
+from ._modules import (
+    STANDARDISED_CLIP,
+    ConvBlock,
+    ConvStem,
+    FlattenHead,
+    MLPBlock,
+    conv_stage_shapes,
+)
 from ._persistence import _ESTIMATORS
 from ._tables import FIRST_LEVEL, INFREQUENT_CODE, MISSING_CODE, is_frame, missing_values
 
@@ -39,8 +46,6 @@ MIN_OPSET = 17
 MISSING_TEXT = ""
 
 _INSTALL_HINT = "pip install 'sklearn-resboost[onnx]'"
-# The clip of the standardised inputs, as in Stem.forward.
-_CLIP = 1e4
 _LABEL_ENCODER_VERSION = 2
 
 
@@ -313,7 +318,7 @@ def _numeric_stem(graph, estimator, network, sources, numeric):
     x = parts[0] if len(parts) == 1 else graph.op("Concat", parts, "numeric", axis=1)
     center = graph.constant("stem_center", network.center[numeric])
     scale = graph.constant("stem_scale", network.scale[numeric])
-    low, high = graph.constant("clip_low", -_CLIP), graph.constant("clip_high", _CLIP)
+    low, high = graph.constant("clip_low", -STANDARDISED_CLIP), graph.constant("clip_high", STANDARDISED_CLIP)
     z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
     z = graph.op("Clip", [z, low, high], "clipped")
     is_missing = graph.op("IsNaN", [x], "missing")
@@ -428,7 +433,7 @@ def _conv_stem(graph, estimator, network, sources):
     x = _columns_of(graph, variable, range(estimator.n_features_in_), "pixels")
     center = graph.constant("stem_center", network.center)
     scale = graph.constant("stem_scale", network.scale)
-    low, high = graph.constant("clip_low", -_CLIP), graph.constant("clip_high", _CLIP)
+    low, high = graph.constant("clip_low", -STANDARDISED_CLIP), graph.constant("clip_high", STANDARDISED_CLIP)
     z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
     z = graph.op("Clip", [z, low, high], "clipped")
     is_missing = graph.op("IsNaN", [x], "missing")

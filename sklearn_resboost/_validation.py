@@ -19,6 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_X_y, validate_data
 
 from . import _tables as tables
+from ._modules import STANDARDISED_CLIP
 from ._tables import categorical_mask
 
 #: Sparse inputs with at most this many cells (rows x features) are converted
@@ -392,7 +393,8 @@ def ple_edges(X, sample_weight, cards, center, scale, n_bins):
         if n_codes or not observed.any():
             edges.append(np.zeros(0))
             continue
-        z = np.clip((column[observed].astype(np.float64) - center[j]) / scale[j], -1e4, 1e4)
+        z = (column[observed].astype(np.float64) - center[j]) / scale[j]
+        z = np.clip(z, -STANDARDISED_CLIP, STANDARDISED_CLIP)
         # The inverse of the weighted distribution function.
         order = np.argsort(z, kind="stable")
         cumulative = np.cumsum(weight[observed][order])
