@@ -36,6 +36,7 @@ from ._modules import (
     FlattenHead,
     ResNet,
     Stem,
+    block_strides,
     conv_block_sizes,
     conv_stage_shapes,
     make_block,
@@ -355,14 +356,9 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
             raise ValueError(f"strides must be a sequence of 1 and 2; got {self.strides!r}.")
         return tuple(int(s) for s in strides)
 
-    def _block_stride(self, t):
-        """The stride of block ``t`` (1 past the end of ``strides``)."""
-        strides = self._strides()
-        return strides[t] if t < len(strides) else 1
-
     def _stage_shapes(self, n_blocks):
         """``(channels, H, W)`` of ``g_0, ..., g_{n_blocks}`` of a convolutional network."""
-        strides = [self._block_stride(t) for t in range(n_blocks)]
+        strides = block_strides(self._strides(), n_blocks)
         return conv_stage_shapes(self._image_shape(), self.width, strides)
 
     def _representation_size(self):
@@ -376,9 +372,8 @@ class BaseResNetEstimator(SkorchMixin, OnnxMixin, BaseEstimator, metaclass=ABCMe
         if self.block != "conv":
             return make_block(self.block, self.width, self.hidden_size, self.dropout, zero_init)
         channels, hidden = conv_block_sizes(self._stage_shapes(t + 1), t, self.width, self.hidden_size)
-        return make_block(
-            self.block, channels, hidden, self.dropout, zero_init, self._block_stride(t)
-        )
+        stride = block_strides(self._strides(), t + 1)[t]
+        return make_block(self.block, channels, hidden, self.dropout, zero_init, stride)
 
     def _make_head(self, t, n_outputs):
         """The head of stage ``t``, sized for its representation."""

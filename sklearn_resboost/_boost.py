@@ -33,6 +33,7 @@ from ._modules import (
     ConvBlock,
     FlattenHead,
     MLPBlock,
+    block_strides,
     carried_head,
     check_network_size,
     state_shapes,
@@ -437,7 +438,7 @@ class BaseBoostResNet(BaseResNetEstimator):
         ]
         if fitted["image_shape"] is not None and self.block == "conv":
             kept = tuple(getattr(block, "stride", 1) for block in blocks)
-            if kept != tuple(self._block_stride(t) for t in range(len(blocks))):
+            if kept != block_strides(self._strides(), len(blocks)):
                 changed.append(f"strides={self.strides!r} (the fitted blocks have strides {kept})")
         if changed:
             raise ValueError(

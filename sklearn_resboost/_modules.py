@@ -462,6 +462,12 @@ class ConvBlock(nn.Module):
         return nn.functional.pad(pooled, (0, 0, 0, 0, 0, pooled.shape[1]))
 
 
+def block_strides(strides, n_blocks):
+    """The strides of blocks ``0, ..., n_blocks - 1``: ``strides``, then 1 past its end."""
+    strides = tuple(strides)[:n_blocks]
+    return strides + (1,) * (n_blocks - len(strides))
+
+
 def conv_stage_shapes(image_shape, width, strides):
     """The shapes ``(channels, H, W)`` of ``g_0, ..., g_T`` for blocks of ``strides``.
 
@@ -1004,7 +1010,7 @@ def _conv_network_bytes(
 ):
     """:func:`network_bytes` of a convolutional network, counted the same way."""
     channels = image_shape[0]
-    strides = [strides[t] if t < len(strides) else 1 for t in range(n_blocks)]
+    strides = block_strides(strides, n_blocks)
     shapes = conv_stage_shapes(image_shape, width, strides)
     blocks = []
     for t, stride in enumerate(strides):

@@ -50,6 +50,7 @@ from ._modules import (
     MLPBlock,
     ResNet,
     Stem,
+    block_strides,
     conv_block_sizes,
     conv_stage_shapes,
     state_shapes,
@@ -1062,9 +1063,9 @@ def _check_consistent(estimator, network, path):
             problems.append("image_shape does not match the network")
         if estimator.head_pooling != network["head_pooling"]:
             problems.append("head_pooling does not match the network")
-        strides = list(getattr(estimator, "strides", None) or ())
-        strides = [strides[t] if t < len(strides) else 1 for t in range(network["n_blocks"])]
-        if strides != network.get("strides", [1] * network["n_blocks"]):
+        n_blocks = network["n_blocks"]
+        strides = block_strides(getattr(estimator, "strides", None) or (), n_blocks)
+        if list(strides) != network.get("strides", [1] * n_blocks):
             problems.append("strides does not match the network")
     if not isinstance(getattr(estimator, "device_", None), torch.device):
         problems.append("device_ is not a torch device")
