@@ -204,18 +204,33 @@ def _mlp_description(document, tensors):
         del document["network"][field]
 
 
+def _forged_strides(document, tensors):
+    document["network"]["strides"] = [1, 1, 2][: document["network"]["n_blocks"]]
+
+
+def _bad_strides(document, tensors):
+    document["network"]["strides"] = [3] * document["network"]["n_blocks"]
+
+
+def _strides_parameter(document, tensors):
+    document["params"]["strides"] = None
+
+
 @pytest.mark.parametrize(
-    "edit, message",
+    "fitted, edit, message",
     [
-        (_wrong_kernel, r"conv1.weight has shape \(4, 4, 5, 5\)"),
-        (_wrong_image_shape, r"stem.conv.weight has shape \(4, 4, 3, 3\)"),
-        (_other_pooling, r"heads.0.weight has shape \(3, 48\)"),
-        (_mlp_description, "are missing"),
+        ("boosted", _wrong_kernel, r"conv1.weight has shape \(4, 4, 5, 5\)"),
+        ("boosted", _wrong_image_shape, r"stem.conv.weight has shape \(4, 4, 3, 3\)"),
+        ("boosted", _other_pooling, r"heads.0.weight has shape \(3, 48\)"),
+        ("boosted", _mlp_description, "are missing"),
+        ("downsampled", _forged_strides, "has shape"),
+        ("downsampled", _bad_strides, "network.strides is not one stride"),
+        ("downsampled", _strides_parameter, "strides does not match the network"),
     ],
 )
-def test_tampered_conv_files_are_refused(boosted, tmp_path, edit, message):
+def test_tampered_conv_files_are_refused(request, tmp_path, fitted, edit, message):
     path = tmp_path / "conv.safetensors"
-    boosted[0].save(path)
+    request.getfixturevalue(fitted)[0].save(path)
     with pytest.raises(ValueError, match=message):
         load(_resaved(path, edit))
 
@@ -380,33 +395,6 @@ def test_downsampling_networks_round_trip(downsampled, tmp_path):
     np.testing.assert_array_equal(load(path).predict_proba(X), expected)
     net = clf.to_skorch(max_epochs=1)
     net.fit(clf.encode_inputs(X), y)
-
-
-def _forged_strides(document, tensors):
-    document["network"]["strides"] = [1, 1, 2][: document["network"]["n_blocks"]]
-
-
-def _bad_strides(document, tensors):
-    document["network"]["strides"] = [3] * document["network"]["n_blocks"]
-
-
-def _strides_parameter(document, tensors):
-    document["params"]["strides"] = None
-
-
-@pytest.mark.parametrize(
-    "edit, message",
-    [
-        (_forged_strides, "has shape"),
-        (_bad_strides, "network.strides is not one stride"),
-        (_strides_parameter, "strides does not match the network"),
-    ],
-)
-def test_tampered_strides_are_refused(downsampled, tmp_path, edit, message):
-    path = tmp_path / "down.safetensors"
-    downsampled[0].save(path)
-    with pytest.raises(ValueError, match=message):
-        load(_resaved(path, edit))
 
 
 def test_a_conv_file_without_strides_loads(boosted, tmp_path):
