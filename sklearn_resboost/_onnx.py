@@ -293,6 +293,20 @@ def _columns_of(graph, variable, columns, hint):
     return graph.op("Gather", [source, indices], hint, axis=1)
 
 
+def _standardised(graph, x, center, scale):
+    """``x`` standardised and clipped, 0 (the mean) where missing, and its NaN mask,
+    as ``_modules.standardised`` and the stems compute them."""
+    center = graph.constant("stem_center", center)
+    scale = graph.constant("stem_scale", scale)
+    low = graph.constant("clip_low", -STANDARDISED_CLIP)
+    high = graph.constant("clip_high", STANDARDISED_CLIP)
+    z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
+    z = graph.op("Clip", [z, low, high], "clipped")
+    is_missing = graph.op("IsNaN", [x], "missing")
+    z = graph.op("Where", [is_missing, graph.constant("zero", 0.0), z], "observed")
+    return z, is_missing
+
+
 def _numeric_stem(graph, estimator, network, sources, numeric):
     """The numeric features' share of ``g_0``, the stem's bias included.
 
@@ -316,13 +330,7 @@ def _numeric_stem(graph, estimator, network, sources, numeric):
             )
         parts.append(_columns_of(graph, variable, columns, "numeric"))
     x = parts[0] if len(parts) == 1 else graph.op("Concat", parts, "numeric", axis=1)
-    center = graph.constant("stem_center", network.center[numeric])
-    scale = graph.constant("stem_scale", network.scale[numeric])
-    low, high = graph.constant("clip_low", -STANDARDISED_CLIP), graph.constant("clip_high", STANDARDISED_CLIP)
-    z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
-    z = graph.op("Clip", [z, low, high], "clipped")
-    is_missing = graph.op("IsNaN", [x], "missing")
-    z = graph.op("Where", [is_missing, graph.constant("zero", 0.0), z], "observed")
+    z, is_missing = _standardised(graph, x, network.center[numeric], network.scale[numeric])
     weight = graph.constant("stem_weight", network.stem_weight[:, numeric])
     bias = graph.constant("stem_bias", network.stem_bias)
     g = graph.op("Gemm", [z, weight, bias], "stem_linear", transB=1)
@@ -431,13 +439,7 @@ def _conv_stem(graph, estimator, network, sources):
             f"{type(estimator).__name__} has numeric pixels there."
         )
     x = _columns_of(graph, variable, range(estimator.n_features_in_), "pixels")
-    center = graph.constant("stem_center", network.center)
-    scale = graph.constant("stem_scale", network.scale)
-    low, high = graph.constant("clip_low", -STANDARDISED_CLIP), graph.constant("clip_high", STANDARDISED_CLIP)
-    z = graph.op("Div", [graph.op("Sub", [x, center]), scale], "standardised")
-    z = graph.op("Clip", [z, low, high], "clipped")
-    is_missing = graph.op("IsNaN", [x], "missing")
-    z = graph.op("Where", [is_missing, graph.constant("zero", 0.0), z], "observed")
+    z, is_missing = _standardised(graph, x, network.center, network.scale)
     mask = graph.op("Cast", [is_missing], "missing_float", to=TensorProto.FLOAT)
     image = graph.op("Concat", [z, mask], "stem_input", axis=1)
     channels, height, width = network.image_shape
